@@ -1,0 +1,721 @@
+#!/usr/bin/python3
+"""Orchestrates the tidepool benchmark (run.sh is the entry point; see PERFORMANCE.md).
+
+Every workload runs three ways in one run: direct (client talks to worker), through
+bench_zmq_proxy (libzmq's zmq_proxy with default HWMs) and through tidepool. The message hot
+loops are C++ (bench_client); this script only starts processes on free loopback ports, reads
+/proc and /metrics, and prints the table. It never fails because a machine is slow: it prints
+what it measured, and "n/a" with a note for what it could not.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+KIB = 1024
+MIB = 1024 * 1024
+MODES = ("direct", "zmq_proxy", "tidepool")
+
+NOTES = []          # printed under the table
+PROCS = []          # every process we started, stopped at exit (by its own handle)
+
+
+def note(msg):
+    NOTES.append(msg)
+    log(f"note: {msg}")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# processes, ports, /proc
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ep(port):
+    return f"tcp://127.0.0.1:{port}"
+
+
+def start(argv, stdout=subprocess.PIPE, stderr=None, name=None):
+    p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True)
+    p.bench_name = name or os.path.basename(argv[0])
+    PROCS.append(p)
+    return p
+
+
+def stop(p, timeout=3.0):
+    if p is None or p.poll() is not None:
+        return
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def stop_all():
+    for p in PROCS:
+        stop(p, 1.0)
+
+
+def wait_json(p, timeout):
+    """Waits for a bench_client and returns the JSON line it printed (None on failure)."""
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        note(f"{p.bench_name} timed out after {timeout:.0f} s")
+    for line in reversed((out or "").splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                pass
+    return None
+
+
+def tcp_sockets():
+    """(local_port, remote_port, state) of every IPv4 TCP socket, from /proc/net/tcp."""
+    rows = []
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                rows.append((int(parts[1].split(":")[1], 16), int(parts[2].split(":")[1], 16),
+                             parts[3]))
+    except OSError:
+        pass
+    return rows
+
+
+def wait_until(pred, timeout, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def wait_listening(port, timeout=5.0):
+    return wait_until(lambda: any(l == port and st == "0A" for l, _, st in tcp_sockets()), timeout)
+
+
+def wait_connected_to(port, timeout=5.0):
+    """True once some socket has an established TCP connection to `port` (the proxy's backend
+    has reached the worker). The ZMTP handshake follows within a round trip."""
+    ok = wait_until(lambda: any(r == port and st == "01" for _, r, st in tcp_sockets()), timeout)
+    time.sleep(0.05)
+    return ok
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process (all threads, also finished ones)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def rss_bytes(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# proxies
+
+class Proxy:
+    """A proxy process between client and worker: zmq_proxy or tidepool. `direct` is None."""
+
+    def __init__(self, kind, pattern, front_port, back_port, bins, tmpdir, queue=None):
+        self.kind, self.pattern = kind, pattern
+        self.front_port, self.back_port = front_port, back_port
+        self.http_port = None
+        self.proc = None
+        self.log_path = os.path.join(tmpdir, f"{kind}-{pattern}-{front_port}.log")
+        self.log = open(self.log_path, "w")
+        if kind == "zmq_proxy":
+            argv = [bins["bench_zmq_proxy"],
+                    "router-dealer" if pattern == "reqrep" else "pull-push",
+                    f"tcp://127.0.0.1:{front_port}", ep(back_port), "connect"]
+        else:
+            self.http_port = free_port()
+            cfg = tidepool_config(pattern, front_port, back_port, self.http_port, queue)
+            cfg_path = os.path.join(tmpdir, f"tidepool-{pattern}-{front_port}.json")
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f, indent=1)
+            argv = [bins["tidepool"], "--config", cfg_path]
+        self.proc = start(argv, stdout=self.log, stderr=self.log, name=kind)
+        if kind == "tidepool":
+            if not wait_until(lambda: self.http_ok("/readyz") or self.proc.poll() is not None,
+                              15.0, 0.02) or self.proc.poll() is not None:
+                raise RuntimeError(f"tidepool did not become ready: {self.tail()}")
+
+    def tail(self):
+        self.log.flush()
+        try:
+            with open(self.log_path) as f:
+                return " | ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            return ""
+
+    def http_ok(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}",
+                                        timeout=1) as r:
+                return r.status == 200
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def metric(self, name, route="bench"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics",
+                                        timeout=2) as r:
+                text = r.read().decode()
+        except Exception:  # noqa: BLE001
+            return None
+        pat = re.compile(r"^" + re.escape(name) + r"\{([^}]*)\}\s+(\S+)", re.M)
+        for labels, value in pat.findall(text):
+            if f'route="{route}"' in labels:
+                return float(value)
+        return None
+
+    def wait_backend(self):
+        ok = wait_connected_to(self.back_port)
+        if self.kind == "tidepool":
+            ok = wait_until(lambda: self.metric("tidepool_backend_up") == 1.0, 5.0, 0.02) or ok
+        return ok
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
+
+    def rss(self):
+        return rss_bytes(self.proc.pid)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def close(self):
+        stop(self.proc, 5.0)
+        self.log.close()
+
+
+def tidepool_config(pattern, front_port, back_port, http_port, queue=None):
+    reqrep = pattern == "reqrep"
+    q = {"max_messages": 5000, "max_bytes": 268435456, "max_message_bytes": 67108864,
+         "overflow": "block", "ttl_ms": 0}
+    q.update(queue or {})
+    return {
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "log": {"level": "warn", "format": "text"},
+        "shutdown": {"drain_timeout_ms": 1000},
+        "routes": [{
+            "name": "bench",
+            "frontend": {"type": "router" if reqrep else "pull",
+                         "bind": [f"tcp://127.0.0.1:{front_port}"], "connect": []},
+            "backend": {"type": "dealer" if reqrep else "push",
+                        "bind": [], "connect": [ep(back_port)]},
+            "queue": q,
+            "flush": {"interval_ms": 1000, "drain_rate": 0, "max_in_flight": 0},
+        }],
+    }
+
+
+class Topology:
+    """Worker port, proxy (or none) and the endpoint clients use, for one mode."""
+
+    def __init__(self, mode, pattern, bins, tmpdir, queue=None):
+        self.back_port = free_port()
+        self.proxy = None
+        if mode == "direct":
+            self.client_ep = ep(self.back_port)
+        else:
+            front = free_port()
+            self.client_ep = ep(front)
+            self.proxy = Proxy(mode, pattern, front, self.back_port, bins, tmpdir, queue)
+
+    def close(self):
+        if self.proxy:
+            self.proxy.close()
+
+
+# --------------------------------------------------------------------------------------------
+# workloads
+
+def stats(values):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals),
+            "values": vals}
+
+
+def pipeline_once(mode, size, count, bins, topo, timeout):
+    recv = start([bins["bench_client"], "pull", "--bind", ep(topo.back_port), "--count",
+                  str(count), "--idle-timeout-ms", "10000"], name=f"pull[{mode}]")
+    if not wait_listening(topo.back_port):
+        stop(recv)
+        raise RuntimeError("receiver did not listen")
+    if topo.proxy:
+        topo.proxy.wait_backend()
+        cpu0 = topo.proxy.cpu()
+    send = start([bins["bench_client"], "push", "--connect", topo.client_ep, "--count",
+                  str(count), "--size", str(size)], name=f"push[{mode}]")
+    res = wait_json(recv, timeout)
+    cpu1 = topo.proxy.cpu() if topo.proxy else None
+    stop(send, 5.0)
+    if res is None:
+        raise RuntimeError("receiver printed nothing")
+    if res["received"] != count:
+        note(f"pipeline {mode} {size} B: received {res['received']} of {count}")
+        return None
+    out = {"msgs_per_s": res["msgs_per_s"], "mb_per_s": res["mb_per_s"]}
+    if topo.proxy and cpu0 is not None and cpu1 is not None:
+        out["cpu_s_per_M"] = (cpu1 - cpu0) / count * 1e6
+    return out
+
+
+def calibrate(size, bins, tmpdir, target_s, cfg):
+    """Message count that takes about target_s through zmq_proxy (the baseline)."""
+    if cfg.smoke:
+        return 2000 if size < 64 * KIB else 50
+    pilot = max(200, min(300000, int(16 * MIB / size)))
+    topo = Topology("zmq_proxy", "pipeline", bins, tmpdir)
+    try:
+        r = pipeline_once("zmq_proxy", size, pilot, bins, topo, 60)
+    finally:
+        topo.close()
+    rate = r["msgs_per_s"] if r else 0
+    if rate <= 0:
+        return pilot
+    return int(max(200, min(20_000_000, rate * target_s * cfg.count_scale)))
+
+
+def bench_pipeline(bins, modes, tmpdir, cfg, results):
+    for size in cfg.sizes:
+        count = calibrate(size, bins, tmpdir, cfg.target_seconds, cfg)
+        log(f"pipeline {fmt_size(size)}: {count} messages per run")
+        for mode in modes:
+            runs = []
+            topo = None
+            try:
+                topo = Topology(mode, "pipeline", bins, tmpdir)
+                for _ in range(cfg.reps):
+                    runs.append(pipeline_once(mode, size, count, bins, topo,
+                                              timeout=60 + 30 * cfg.target_seconds))
+                    if topo.proxy and not topo.proxy.alive():
+                        raise RuntimeError(f"{mode} exited: {topo.proxy.tail()}")
+            except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+                note(f"pipeline {mode} {fmt_size(size)}: {e}")
+            finally:
+                if topo:
+                    topo.close()
+            runs = [r for r in runs if r]
+            key = f"pipeline/{fmt_size(size)}"
+            for metric in ("msgs_per_s", "mb_per_s", "cpu_s_per_M"):
+                if metric == "cpu_s_per_M" and mode == "direct":
+                    continue  # no proxy process to measure
+                results.setdefault(f"{key}/{metric}", {})[mode] = stats(
+                    [r.get(metric) for r in runs])
+            results[f"{key}/count"] = count
+
+
+def bench_pingpong(bins, modes, tmpdir, cfg, results):
+    for size in (64, KIB):
+        for mode in modes:
+            runs = []
+            topo = worker = None
+            try:
+                topo = Topology(mode, "reqrep", bins, tmpdir)
+                worker = start([bins["bench_client"], "worker", "--type", "rep", "--bind",
+                                ep(topo.back_port)], name=f"rep[{mode}]")
+                if not wait_listening(topo.back_port):
+                    raise RuntimeError("worker did not listen")
+                if topo.proxy:
+                    topo.proxy.wait_backend()
+                for _ in range(cfg.reps):
+                    client = start([bins["bench_client"], "req", "--connect", topo.client_ep,
+                                    "--count", str(cfg.pingpong_count), "--warmup",
+                                    str(max(10, cfg.pingpong_count // 10)), "--size", str(size)],
+                                   name=f"req[{mode}]")
+                    r = wait_json(client, 120)
+                    if r is None or r["failed"]:
+                        note(f"ping-pong {mode} {fmt_size(size)}: a reply did not come back")
+                        continue
+                    runs.append(r)
+            except Exception as e:  # noqa: BLE001
+                note(f"ping-pong {mode} {fmt_size(size)}: {e}")
+            finally:
+                stop(worker)
+                if topo:
+                    topo.close()
+            for metric in ("p50_us", "p99_us", "p999_us"):
+                results.setdefault(f"rtt/{fmt_size(size)}/{metric}", {})[mode] = stats(
+                    [r[metric] for r in runs])
+
+
+def bench_outstanding(bins, modes, tmpdir, cfg, results):
+    for mode in modes:
+        runs = []
+        topo = worker = None
+        try:
+            topo = Topology(mode, "reqrep", bins, tmpdir)
+            # A DEALER worker echoes the envelope and blocks at its HWM instead of dropping
+            # (a REP worker would itself drop replies at 1000 outstanding, even direct).
+            worker = start([bins["bench_client"], "worker", "--type", "dealer", "--bind",
+                            ep(topo.back_port)], name=f"worker[{mode}]")
+            if not wait_listening(topo.back_port):
+                raise RuntimeError("worker did not listen")
+            if topo.proxy:
+                topo.proxy.wait_backend()
+            for _ in range(cfg.reps):
+                client = start([bins["bench_client"], "dealer", "--connect", topo.client_ep,
+                                "--count", str(cfg.dealer_count), "--outstanding",
+                                str(cfg.outstanding), "--size", "64", "--timeout-ms", "2000"],
+                               name=f"dealer[{mode}]")
+                r = wait_json(client, 60 + cfg.dealer_count / 1000)
+                if r:
+                    runs.append(r)
+        except Exception as e:  # noqa: BLE001
+            note(f"outstanding {mode}: {e}")
+        finally:
+            stop(worker)
+            if topo:
+                topo.close()
+        results.setdefault("outstanding/req_per_s", {})[mode] = stats(
+            [r["req_per_s"] for r in runs])
+        results.setdefault("outstanding/lost", {})[mode] = stats([r["lost"] for r in runs])
+        if any(r["late"] or r["bogus"] for r in runs):
+            note(f"outstanding {mode}: late/duplicate replies "
+                 f"{sum(r['late'] for r in runs)}/{sum(r['bogus'] for r in runs)}")
+
+
+def bench_backlog(bins, tmpdir, cfg, results):
+    count = cfg.backlog_count
+    drains, transfers, per_msg = [], [], []
+    for _ in range(cfg.reps):
+        topo = None
+        try:
+            topo = Topology("tidepool", "pipeline", bins, tmpdir,
+                            queue={"max_messages": max(5000, 2 * count)})
+            px = topo.proxy
+            time.sleep(0.3)  # let start-up allocations settle before the idle reading
+            rss_idle = px.rss()
+            send = start([bins["bench_client"], "push", "--connect", topo.client_ep, "--count",
+                          str(count), "--size", "64"], name="push[backlog]")
+            if not wait_until(lambda: (px.metric("tidepool_queue_messages") or 0) >= count,
+                              60.0, 0.05):
+                raise RuntimeError(f"queue never reached {count} "
+                                   f"(is {px.metric('tidepool_queue_messages')})")
+            wait_json(send, 30)
+            time.sleep(0.2)
+            rss_queued = px.rss()
+            recv = start([bins["bench_client"], "pull", "--bind", ep(topo.back_port), "--count",
+                          str(count), "--idle-timeout-ms", "10000"], name="pull[backlog]")
+            r = wait_json(recv, 120)
+            if r is None or r["received"] != count:
+                raise RuntimeError(f"receiver got {r and r['received']} of {count}")
+            # From the moment the worker's socket is bound (the backend "appears") to the last
+            # message: includes tidepool's reconnect delay, which is part of the user's wait.
+            drains.append(r["t_last"] - r["t_ready"])
+            transfers.append(r["t_last"] - r["t_first"])
+            if rss_idle and rss_queued:
+                per_msg.append((rss_queued - rss_idle) / count - 64)
+        except Exception as e:  # noqa: BLE001
+            note(f"backlog: {e}")
+        finally:
+            if topo:
+                topo.close()
+    results["backlog/drain_s"] = {"tidepool": stats(drains)}
+    results["backlog/transfer_s"] = {"tidepool": stats(transfers)}
+    results["backlog/bytes_per_msg"] = {"tidepool": stats(per_msg)}
+    results["backlog/count"] = count
+
+
+# --------------------------------------------------------------------------------------------
+# table
+
+def fmt_size(n):
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB} MiB"
+    if n >= KIB and n % KIB == 0:
+        return f"{n // KIB} KiB"
+    return f"{n} B"
+
+
+def fmt_num(v):
+    if v is None:
+        return "n/a"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    if a == 0:
+        return "0"
+    return f"{v:.3g}"
+
+
+def cell(s):
+    if not s:
+        return "n/a"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return fmt_num(s["median"])
+    return f"{fmt_num(s['median'])} ({fmt_num(s['min'])}–{fmt_num(s['max'])})"
+
+
+def ratio(a, b):
+    if not a or not b or not b["median"]:
+        return None
+    return a["median"] / b["median"]
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else f"{r:.2f}×"
+
+
+def build_rows(results, cfg):
+    """(label, unit, per-mode stats, target text, verdict) rows in print order."""
+    rows = []
+
+    def row(label, key, target=None, check=None):
+        per = results.get(key)
+        if per is None:
+            return
+        tp, zp = per.get("tidepool"), per.get("zmq_proxy")
+        verdict = ""
+        if check:
+            ok = check(per)
+            verdict = "n/a" if ok is None else ("met" if ok else "NOT met")
+        rows.append((label, per, ratio(tp, zp), ratio(tp, per.get("direct")), target or "",
+                     verdict))
+
+    def at_least(k):
+        return lambda per: None if ratio(per.get("tidepool"), per.get("zmq_proxy")) is None \
+            else ratio(per.get("tidepool"), per.get("zmq_proxy")) >= k
+
+    def at_most_zmq(per):
+        r = ratio(per.get("tidepool"), per.get("zmq_proxy"))
+        return None if r is None else r <= 1.0
+
+    for size in cfg.sizes:
+        s = fmt_size(size)
+        k = 1.2 if size == 64 else 1.0
+        row(f"pipeline {s}: msgs/s", f"pipeline/{s}/msgs_per_s", f"≥{k:.1f}× zmq_proxy",
+            at_least(k))
+        row(f"pipeline {s}: MB/s", f"pipeline/{s}/mb_per_s")
+        row(f"pipeline {s}: proxy CPU s / M msgs", f"pipeline/{s}/cpu_s_per_M",
+            "≤1.0× zmq_proxy", at_most_zmq)
+    for size in ("64 B", "1 KiB"):
+        row(f"ping-pong {size}: RTT p50 µs", f"rtt/{size}/p50_us", "≤1.0× zmq_proxy",
+            at_most_zmq)
+        row(f"ping-pong {size}: RTT p99 µs", f"rtt/{size}/p99_us", "≤1.0× zmq_proxy",
+            at_most_zmq)
+        row(f"ping-pong {size}: RTT p99.9 µs", f"rtt/{size}/p999_us")
+    row(f"{cfg.outstanding} outstanding: requests/s", "outstanding/req_per_s")
+    row(f"{cfg.outstanding} outstanding: replies lost / {fmt_num(cfg.dealer_count)}",
+        "outstanding/lost", "0 (every run)",
+        lambda per: None if not per.get("tidepool") else per["tidepool"]["max"] == 0)
+    n = fmt_num(cfg.backlog_count)
+    row(f"backlog {n} × 64 B: drain s (worker bind → last msg)", "backlog/drain_s", "≤0.2 s",
+        lambda per: None if not per.get("tidepool") else per["tidepool"]["median"] <= 0.2)
+    row(f"backlog {n} × 64 B: transfer s (first → last msg)", "backlog/transfer_s")
+    row("backlog: memory B / queued msg beyond payload", "backlog/bytes_per_msg", "≤128 B",
+        lambda per: None if not per.get("tidepool") else per["tidepool"]["median"] <= 128)
+    return rows
+
+
+def render(rows, fmt):
+    head = ["workload", *MODES, "tidepool/zmq_proxy", "tidepool/direct", "target", "status"]
+    body = [[label, *[cell(per.get(m)) if m in per else "—" for m in MODES], fmt_ratio(r_zp), fmt_ratio(r_d), target,
+             verdict] for label, per, r_zp, r_d, target, verdict in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in body]
+    return "\n".join(out)
+
+
+def machine_info(bins):
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    try:
+        import zmq  # only for the version string; hot loops are C++
+        info["libzmq"] = zmq.zmq_version()
+    except ImportError:
+        pass
+    if bins.get("tidepool"):
+        try:
+            info["tidepool"] = subprocess.run([bins["tidepool"], "--version"], capture_output=True,
+                                              text=True, timeout=10).stdout.strip()
+        except Exception:  # noqa: BLE001
+            info["tidepool"] = "?"
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+
+def prepare_tidepool(path, tmpdir):
+    """Copies the binary so a rebuild during the run cannot change it half-way."""
+    if not path:
+        note("tidepool: no binary given; its column is n/a")
+        return None
+    for _ in range(30):  # the lead's build may be relinking it right now
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            copy = os.path.join(tmpdir, "tidepool")
+            shutil.copy2(path, copy)
+            try:
+                r = subprocess.run([copy, "--version"], capture_output=True, timeout=10)
+                if r.returncode == 0:
+                    return copy
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        time.sleep(2)
+    note(f"tidepool: {path} missing or not runnable; its column is n/a")
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True, help="directory with bench_client, bench_zmq_proxy")
+    ap.add_argument("--tidepool", default="", help="tidepool binary (omit: tidepool column n/a)")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per figure (median, min–max)")
+    ap.add_argument("--only", default="pipeline,pingpong,outstanding,backlog",
+                    help="comma-separated subset of pipeline,pingpong,outstanding,backlog")
+    ap.add_argument("--modes", default=",".join(MODES), help="subset of direct,zmq_proxy,tidepool")
+    ap.add_argument("--sizes", default="64,1024,16384,1048576", help="pipeline message sizes")
+    ap.add_argument("--target-seconds", type=float, default=1.0,
+                    help="pipeline run length the message counts are scaled to")
+    ap.add_argument("--count-scale", type=float, default=1.0, help="multiply pipeline counts")
+    ap.add_argument("--pingpong-count", type=int, default=10000, help="round trips per run")
+    ap.add_argument("--dealer-count", type=int, default=100000,
+                    help="requests per run, outstanding workload")
+    ap.add_argument("--outstanding", type=int, default=1000)
+    ap.add_argument("--backlog-count", type=int, default=100000)
+    ap.add_argument("--format", choices=("text", "markdown"), default="text")
+    ap.add_argument("--json", default="", help="also write raw results here")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny counts, 1 repetition: proves the benchmark runs; measures nothing")
+    cfg = ap.parse_args()
+    if cfg.smoke:
+        cfg.reps, cfg.pingpong_count, cfg.dealer_count = 1, 200, 3000
+        cfg.backlog_count = 2000
+        cfg.sizes = "64,1024"
+    cfg.sizes = [int(s) for s in str(cfg.sizes).split(",") if s]
+    only = set(cfg.only.split(","))
+    modes = [m for m in MODES if m in cfg.modes.split(",")]
+
+    tmpdir = tempfile.mkdtemp(prefix="tidepool-bench-")
+    bins = {"bench_client": os.path.join(cfg.bin_dir, "bench_client"),
+            "bench_zmq_proxy": os.path.join(cfg.bin_dir, "bench_zmq_proxy")}
+    for k, v in bins.items():
+        if not os.access(v, os.X_OK):
+            sys.exit(f"bench: {v} not found (build {k} first: tests/bench/run.sh does)")
+    if "tidepool" in modes or "backlog" in only:
+        bins["tidepool"] = prepare_tidepool(cfg.tidepool, tmpdir)
+    if not bins.get("tidepool"):
+        modes = [m for m in modes if m != "tidepool"]
+
+    def on_signal(signum, _frame):
+        stop_all()
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    info = machine_info(bins)
+    log(f"machine: {info}; reps={cfg.reps}; modes={modes}; tmp={tmpdir}")
+    results = {}
+    t0 = time.monotonic()
+    try:
+        if "pipeline" in only:
+            bench_pipeline(bins, modes, tmpdir, cfg, results)
+        if "pingpong" in only:
+            bench_pingpong(bins, modes, tmpdir, cfg, results)
+        if "outstanding" in only:
+            bench_outstanding(bins, modes, tmpdir, cfg, results)
+        if "backlog" in only and bins.get("tidepool"):
+            bench_backlog(bins, tmpdir, cfg, results)
+    finally:
+        stop_all()
+
+    rows = build_rows(results, cfg)
+    print()
+    print(f"tidepool benchmark — {info['date']} — {info['nproc']} CPUs, {info['cpu']}, "
+          f"Linux {info['kernel']}, libzmq {info.get('libzmq', '?')}, "
+          f"tidepool {info.get('tidepool', 'n/a')}")
+    print(f"median of {cfg.reps} runs (min–max); load average at start {info['loadavg']}; "
+          f"took {time.monotonic() - t0:.0f} s")
+    print()
+    print(render(rows, cfg.format))
+    if NOTES:
+        print()
+        for n in NOTES:
+            print(f"note: {n}")
+    if cfg.json:
+        with open(cfg.json, "w") as f:
+            json.dump({"machine": info, "reps": cfg.reps, "results": results, "notes": NOTES},
+                      f, indent=1)
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+    if cfg.smoke:
+        # The smoke run only proves every path produces a figure; it judges no speed.
+        missing = [label for label, per, *_ in rows
+                   if any(m in modes and per.get(m) is None for m in per)]
+        if missing:
+            print(f"smoke: no figure for {missing}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
