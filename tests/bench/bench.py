@@ -252,20 +252,36 @@ def tidepool_config(pattern, front_port, back_port, http_port, queue=None):
     }
 
 
+PERF_DIR = ""       # --perf: record a profile of every proxy process into this directory
+
+
 class Topology:
     """Worker port, proxy (or none) and the endpoint clients use, for one mode."""
 
-    def __init__(self, mode, pattern, bins, tmpdir, queue=None):
+    def __init__(self, mode, pattern, bins, tmpdir, queue=None, label=""):
         self.back_port = free_port()
         self.proxy = None
+        self.perf = None
         if mode == "direct":
             self.client_ep = ep(self.back_port)
         else:
             front = free_port()
             self.client_ep = ep(front)
             self.proxy = Proxy(mode, pattern, front, self.back_port, bins, tmpdir, queue)
+            if PERF_DIR and label:
+                out = os.path.join(PERF_DIR, f"{mode}-{label}.perf.data")
+                self.perf = start(["perf", "record", "-q", "-g", "-o", out, "-p",
+                                   str(self.proxy.proc.pid)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, name="perf")
+                time.sleep(0.3)  # perf needs a moment to attach
 
     def close(self):
+        if self.perf:
+            self.perf.send_signal(signal.SIGINT)  # perf writes its file on SIGINT
+            try:
+                self.perf.wait(30)
+            except subprocess.TimeoutExpired:
+                stop(self.perf)
         if self.proxy:
             self.proxy.close()
 
@@ -330,7 +346,8 @@ def bench_pipeline(bins, modes, tmpdir, cfg, results):
             runs = []
             topo = None
             try:
-                topo = Topology(mode, "pipeline", bins, tmpdir)
+                topo = Topology(mode, "pipeline", bins, tmpdir,
+                                label=f"pipeline-{size}B")
                 for _ in range(cfg.reps):
                     runs.append(pipeline_once(mode, size, count, bins, topo,
                                               timeout=60 + 30 * cfg.target_seconds))
@@ -357,7 +374,7 @@ def bench_pingpong(bins, modes, tmpdir, cfg, results):
             runs = []
             topo = worker = None
             try:
-                topo = Topology(mode, "reqrep", bins, tmpdir)
+                topo = Topology(mode, "reqrep", bins, tmpdir, label=f"pingpong-{size}B")
                 worker = start([bins["bench_client"], "worker", "--type", "rep", "--bind",
                                 ep(topo.back_port)], name=f"rep[{mode}]")
                 if not wait_listening(topo.back_port):
@@ -390,7 +407,7 @@ def bench_outstanding(bins, modes, tmpdir, cfg, results):
         runs = []
         topo = worker = None
         try:
-            topo = Topology(mode, "reqrep", bins, tmpdir)
+            topo = Topology(mode, "reqrep", bins, tmpdir, label="outstanding")
             # A DEALER worker echoes the envelope and blocks at its HWM instead of dropping
             # (a REP worker would itself drop replies at 1000 outstanding, even direct).
             worker = start([bins["bench_client"], "worker", "--type", "dealer", "--bind",
@@ -428,7 +445,8 @@ def bench_backlog(bins, tmpdir, cfg, results):
         topo = None
         try:
             topo = Topology("tidepool", "pipeline", bins, tmpdir,
-                            queue={"max_messages": max(5000, 2 * count)})
+                            queue={"max_messages": max(5000, 2 * count)},
+                            label=f"backlog-{len(drains)}")
             px = topo.proxy
             time.sleep(0.3)  # let start-up allocations settle before the idle reading
             rss_idle = px.rss()
@@ -644,6 +662,9 @@ def main():
     ap.add_argument("--backlog-count", type=int, default=100000)
     ap.add_argument("--format", choices=("text", "markdown"), default="text")
     ap.add_argument("--json", default="", help="also write raw results here")
+    ap.add_argument("--perf", default="", metavar="DIR",
+                    help="attach `perf record -g` to every proxy process, one file per workload "
+                         "in DIR (skews the figures a little; for finding what limits tidepool)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny counts, 1 repetition: proves the benchmark runs; measures nothing")
     cfg = ap.parse_args()
@@ -656,6 +677,11 @@ def main():
     modes = [m for m in MODES if m in cfg.modes.split(",")]
 
     tmpdir = tempfile.mkdtemp(prefix="tidepool-bench-")
+    if cfg.perf:
+        global PERF_DIR
+        PERF_DIR = os.path.abspath(cfg.perf)
+        os.makedirs(PERF_DIR, exist_ok=True)
+        note(f"profiled with perf (figures skewed): perf report -i {PERF_DIR}/MODE-WORKLOAD.perf.data")
     bins = {"bench_client": os.path.join(cfg.bin_dir, "bench_client"),
             "bench_zmq_proxy": os.path.join(cfg.bin_dir, "bench_zmq_proxy")}
     for k, v in bins.items():
@@ -705,7 +731,8 @@ def main():
         with open(cfg.json, "w") as f:
             json.dump({"machine": info, "reps": cfg.reps, "results": results, "notes": NOTES},
                       f, indent=1)
-    shutil.rmtree(tmpdir, ignore_errors=True)
+    if not cfg.perf:  # keep the copied tidepool binary for perf report
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
     if cfg.smoke:
         # The smoke run only proves every path produces a figure; it judges no speed.

@@ -134,8 +134,7 @@ int Pull(const Args& args) {
   const double elapsed = received > 1 ? Since(first, last) : 0.0;
   const double rate = elapsed > 0 ? static_cast<double>(received - 1) / elapsed : 0.0;
   const double mbps = elapsed > 0 ? static_cast<double>(bytes) / elapsed / 1e6 : 0.0;
-  std::printf("{\"mode\":\"pull\",\"count\":%" PRIu64 ",\"received\":%" PRIu64
-              ",\"bytes\":%" PRIu64
+  std::printf("{\"mode\":\"pull\",\"count\":%" PRIu64 ",\"received\":%" PRIu64 ",\"bytes\":%" PRIu64
               ",\"elapsed_s\":%.6f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,"
               "\"t_ready\":%.6f,\"t_first\":%.6f,\"t_last\":%.6f}\n",
               count, received, bytes, elapsed, rate, mbps, Seconds(ready),
@@ -256,12 +255,12 @@ int Dealer(const Args& args) {
     if (sent == count && pending.empty()) break;
 
     const bool can_send = sent < count && in_flight < outstanding;
-    zmq::pollitem_t item{sock.handle(), 0, static_cast<short>(ZMQ_POLLIN | (can_send ? ZMQ_POLLOUT : 0)),
-                         0};
+    zmq::pollitem_t item{sock.handle(), 0,
+                         static_cast<short>(ZMQ_POLLIN | (can_send ? ZMQ_POLLOUT : 0)), 0};
     long wait_ms = 100;
     if (!pending.empty()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          pending.front().sent + timeout - now);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(pending.front().sent +
+                                                                              timeout - now);
       wait_ms = std::clamp<long>(static_cast<long>(left.count()) + 1, 0, 100);
     }
     zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));
