@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""Every tidepool_* series the Grafana dashboard and the alert rules query is one a LIVE
+tidepool exports.
+
+Usage: check_metric_names.py TIDEPOOL_BINARY SOURCE_DIR [--extra-expr PROMQL ...]
+
+Starts the real binary on free loopback ports with routes of every kind (pipeline with
+correlation, its results route, request-reply), reads its /metrics, and checks the names.
+--extra-expr adds expressions to check (e.g. a misspelled one, to see the test fail).
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import opslib  # noqa: E402
+
+# What the issue asks the dashboard to show; each must be queried by at least one panel.
+DASHBOARD_MUST_USE = [
+    "tidepool_queue_messages", "tidepool_queue_capacity_messages",
+    "tidepool_queue_oldest_age_seconds", "tidepool_flushes_total",
+    "tidepool_received_messages_total", "tidepool_forwarded_messages_total",
+    "tidepool_dropped_messages_total", "tidepool_backend_up", "tidepool_backend_peers",
+    "tidepool_queue_wait_seconds_bucket", "tidepool_request_duration_seconds_bucket",
+    "tidepool_in_flight",
+]
+
+
+def unknown_names(exprs, exported):
+    """[(where, expr, sorted unknown names)] for expressions naming series tidepool lacks."""
+    bad = []
+    for where, expr in exprs:
+        missing = sorted(opslib.tidepool_names_in(expr) - exported)
+        if missing:
+            bad.append((where, expr, missing))
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("source_dir")
+    ap.add_argument("--extra-expr", action="append", default=[])
+    args = ap.parse_args()
+
+    dashboard = os.path.join(args.source_dir, "deploy/grafana/dashboards/tidepool.json")
+    rules = os.path.join(args.source_dir, "deploy/prometheus/tidepool-alerts.yml")
+    exprs = opslib.dashboard_exprs(dashboard) + opslib.rule_exprs(rules)
+    exprs += [("--extra-expr", e) for e in args.extra_expr]
+    n_rules = sum(1 for line in open(rules) if line.strip().startswith("- alert:"))
+    n_rule_exprs = sum(1 for where, _ in exprs if where.startswith("rule "))
+    if n_rule_exprs != n_rules:
+        sys.exit(f"FAIL: found {n_rule_exprs} rule expressions for {n_rules} alerts in {rules}")
+    opslib.log(f"{len(exprs)} expressions ({n_rules} alert rules) from the dashboard and rules")
+
+    work = opslib.tmpdir("tidepool-ops-names-")
+    p = opslib.free_ports(6)
+    routes = [
+        opslib.pipeline_route("requests", p[0], p[1]),
+        opslib.pipeline_route("results", p[2], p[3]),
+        {"name": "rpc",
+         "frontend": {"type": "router", "bind": [f"tcp://127.0.0.1:{p[4]}"], "connect": []},
+         "backend": {"type": "dealer", "bind": [], "connect": [f"tcp://127.0.0.1:{p[5]}"]}},
+    ]
+    routes[0]["correlation"] = {"key": "request_id", "pair_with": "results", "timeout_ms": 60000}
+    tp = opslib.Tidepool(args.binary, work, routes)
+    ok = False
+    try:
+        tp.wait_ready()
+        text = tp.metrics()
+        exported = opslib.exported_names(text)
+        ours = sorted(n for n in exported if n.startswith("tidepool_"))
+        opslib.log(f"live tidepool exports {len(ours)} tidepool_* series names")
+
+        # The check itself must be able to fail: a misspelled name has to be reported.
+        probe = unknown_names([("probe", "sum(rate(tidepool_queue_mesages[1m]))")], exported)
+        assert probe and probe[0][2] == ["tidepool_queue_mesages"], "checker misses misspellings"
+
+        failures = []
+        for where, expr, missing in unknown_names(exprs, exported):
+            failures.append(f"{where}: {', '.join(missing)} not exported by tidepool\n"
+                            f"    expr: {' '.join(expr.split())}")
+        used = set().union(*(opslib.tidepool_names_in(e) for w, e in exprs
+                             if w.startswith("dashboard")))
+        for name in DASHBOARD_MUST_USE:
+            if name not in used:
+                failures.append(f"dashboard: no panel queries {name}")
+        unused = sorted(set(ours) - used - {"tidepool_build_info"}
+                        - {n for n in ours if n.endswith(("_sum", "_count"))})
+        if unused:
+            opslib.log(f"note: exported but not on the dashboard: {', '.join(unused)}")
+        if failures:
+            print("FAIL:\n  " + "\n  ".join(failures), file=sys.stderr)
+            print("exported tidepool_* names:\n  " + "\n  ".join(ours), file=sys.stderr)
+            return 1
+        opslib.log(f"OK: all {len(used)} dashboard names and every rule name are exported")
+        ok = True
+        return 0
+    finally:
+        code = tp.stop()
+        if not ok:
+            tp.proc.dump()
+        elif code != 0:
+            print(f"FAIL: tidepool exited {code} after SIGTERM", file=sys.stderr)
+            tp.proc.dump()
+            sys.exit(1)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
