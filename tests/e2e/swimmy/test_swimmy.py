@@ -276,9 +276,12 @@ def scenario_service_restart(args):
         env.sender("brain", 300, rate=50, seed=22, oos_every=15, missing_at=150)
         wait_until(lambda: svc1.count("answer") >= 150, 30, "150 answers from service1")
         svc1.kill()
-        t_kill = time.monotonic()
         wait_until(lambda: env.tp.metrics().val("tidepool_backend_up", route="requests") == 0,
                    15, "tidepool notices the service is gone")
+        # From here on tidepool knows: anything sent later must reach the next service.
+        # (Between the kill and tidepool noticing, it may still hand requests to the dead
+        # connection; those are lost like the rest of the dead service's buffers.)
+        t_kill = time.monotonic()
         m_kill = env.tp.metrics()
         f_kill = m_kill.val("tidepool_forwarded_messages_total", route="requests")
         # Requests keep coming while the service is down: tidepool must queue them.
@@ -352,9 +355,9 @@ def scenario_brain_restart(args):
         env.sender("brain", 300, rate=50, seed=32, oos_every=15)
         wait_until(lambda: brain1.count("result") >= 150, 30, "150 results at brain1")
         brain1.kill()
-        t_kill = time.monotonic()
         wait_until(lambda: env.tp.metrics().val("tidepool_backend_up", route="results") == 0,
                    15, "tidepool notices the brain is gone")
+        t_kill = time.monotonic()  # results answered after this must reach brain2
         f_kill = env.tp.metrics().val("tidepool_forwarded_messages_total", route="results")
         wait_until(lambda: env.tp.metrics().val("tidepool_queue_messages", route="results")
                    >= 100, 30, "100 results waiting in tidepool's results route")
