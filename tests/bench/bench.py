@@ -348,104 +348,120 @@ def calibrate(size, bins, tmpdir, target_s, cfg):
     return int(max(200, min(20_000_000, rate * target_s * cfg.count_scale)))
 
 
+def interleaved(label, modes, reps, setup, run_once, teardown):
+    """Runs each repetition on every mode in turn (direct, zmq_proxy, tidepool, direct, ...),
+    so that a load change on a shared machine hits all modes alike. Returns {mode: [results]}.
+    A mode whose set-up or run fails is reported and dropped; the others continue."""
+    ctx, runs = {}, {m: [] for m in modes}
+    try:
+        for mode in modes:
+            try:
+                ctx[mode] = setup(mode)
+            except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+                note(f"{label} {mode}: {e}")
+        for _ in range(reps):
+            for mode in list(ctx):
+                try:
+                    r = run_once(mode, ctx[mode])
+                    if r is not None:
+                        runs[mode].append(r)
+                    topo = ctx[mode][0] if isinstance(ctx[mode], tuple) else ctx[mode]
+                    if topo.proxy and not topo.proxy.alive():
+                        raise RuntimeError(f"{mode} exited: {topo.proxy.tail()}")
+                except Exception as e:  # noqa: BLE001
+                    note(f"{label} {mode}: {e}")
+                    teardown(ctx.pop(mode))
+    finally:
+        for c in ctx.values():
+            teardown(c)
+    return runs
+
+
 def bench_pipeline(bins, modes, tmpdir, cfg, results):
     for size in cfg.sizes:
         count = calibrate(size, bins, tmpdir, cfg.target_seconds, cfg)
-        log(f"pipeline {fmt_size(size)}: {count} messages per run")
+        label = f"pipeline {fmt_size(size)}"
+        log(f"{label}: {count} messages per run")
+        runs = interleaved(
+            label, modes, cfg.reps,
+            lambda mode: Topology(mode, "pipeline", bins, tmpdir, label=f"pipeline-{size}B"),
+            lambda mode, topo: pipeline_once(mode, size, count, bins, topo,
+                                             timeout=60 + 30 * cfg.target_seconds),
+            lambda topo: topo.close())
+        key = f"pipeline/{fmt_size(size)}"
         for mode in modes:
-            runs = []
-            topo = None
-            try:
-                topo = Topology(mode, "pipeline", bins, tmpdir,
-                                label=f"pipeline-{size}B")
-                for _ in range(cfg.reps):
-                    runs.append(pipeline_once(mode, size, count, bins, topo,
-                                              timeout=60 + 30 * cfg.target_seconds))
-                    if topo.proxy and not topo.proxy.alive():
-                        raise RuntimeError(f"{mode} exited: {topo.proxy.tail()}")
-            except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
-                note(f"pipeline {mode} {fmt_size(size)}: {e}")
-            finally:
-                if topo:
-                    topo.close()
-            runs = [r for r in runs if r]
-            key = f"pipeline/{fmt_size(size)}"
             for metric in ("msgs_per_s", "mb_per_s", "cpu_s_per_M"):
                 if metric == "cpu_s_per_M" and mode == "direct":
                     continue  # no proxy process to measure
                 results.setdefault(f"{key}/{metric}", {})[mode] = stats(
-                    [r.get(metric) for r in runs])
-            results[f"{key}/count"] = count
+                    [r.get(metric) for r in runs[mode]])
+        results[f"{key}/count"] = count
+
+
+def reqrep_setup(mode, worker_type, bins, tmpdir, label):
+    """Proxy (unless direct) and an echo worker bound where the proxy's backend connects."""
+    topo = Topology(mode, "reqrep", bins, tmpdir, label=label)
+    worker = start([bins["bench_client"], "worker", "--type", worker_type, "--bind",
+                    ep(topo.back_port)], name=f"{worker_type}[{mode}]")
+    if not wait_listening(topo.back_port):
+        reqrep_teardown((topo, worker))
+        raise RuntimeError("worker did not listen")
+    if topo.proxy:
+        topo.proxy.wait_backend()
+    return topo, worker
+
+
+def reqrep_teardown(ctx):
+    topo, worker = ctx
+    stop(worker)
+    topo.close()
 
 
 def bench_pingpong(bins, modes, tmpdir, cfg, results):
     for size in (64, KIB):
+        label = f"ping-pong {fmt_size(size)}"
+
+        def once(mode, ctx, size=size, label=label):
+            client = start([bins["bench_client"], "req", "--connect", ctx[0].client_ep,
+                            "--count", str(cfg.pingpong_count), "--warmup",
+                            str(max(10, cfg.pingpong_count // 10)), "--size", str(size)],
+                           name=f"req[{mode}]")
+            r = wait_json(client, 120)
+            if r is None or r["failed"]:
+                note(f"{label} {mode}: a reply did not come back")
+                return None
+            return r
+
+        runs = interleaved(
+            label, modes, cfg.reps,
+            lambda mode, size=size: reqrep_setup(mode, "rep", bins, tmpdir,
+                                                 f"pingpong-{size}B"),
+            once, reqrep_teardown)
         for mode in modes:
-            runs = []
-            topo = worker = None
-            try:
-                topo = Topology(mode, "reqrep", bins, tmpdir, label=f"pingpong-{size}B")
-                worker = start([bins["bench_client"], "worker", "--type", "rep", "--bind",
-                                ep(topo.back_port)], name=f"rep[{mode}]")
-                if not wait_listening(topo.back_port):
-                    raise RuntimeError("worker did not listen")
-                if topo.proxy:
-                    topo.proxy.wait_backend()
-                for _ in range(cfg.reps):
-                    client = start([bins["bench_client"], "req", "--connect", topo.client_ep,
-                                    "--count", str(cfg.pingpong_count), "--warmup",
-                                    str(max(10, cfg.pingpong_count // 10)), "--size", str(size)],
-                                   name=f"req[{mode}]")
-                    r = wait_json(client, 120)
-                    if r is None or r["failed"]:
-                        note(f"ping-pong {mode} {fmt_size(size)}: a reply did not come back")
-                        continue
-                    runs.append(r)
-            except Exception as e:  # noqa: BLE001
-                note(f"ping-pong {mode} {fmt_size(size)}: {e}")
-            finally:
-                stop(worker)
-                if topo:
-                    topo.close()
             for metric in ("p50_us", "p99_us", "p999_us"):
                 results.setdefault(f"rtt/{fmt_size(size)}/{metric}", {})[mode] = stats(
-                    [r[metric] for r in runs])
+                    [r[metric] for r in runs[mode]])
 
 
 def bench_outstanding(bins, modes, tmpdir, cfg, results):
+    def once(mode, ctx):
+        client = start([bins["bench_client"], "dealer", "--connect", ctx[0].client_ep,
+                        "--count", str(cfg.dealer_count), "--outstanding", str(cfg.outstanding),
+                        "--size", "64", "--timeout-ms", "2000"], name=f"dealer[{mode}]")
+        return wait_json(client, 60 + cfg.dealer_count / 1000)
+
+    # A DEALER worker echoes the envelope and blocks at its HWM instead of dropping (a REP
+    # worker itself drops replies at 1000 outstanding, even with no proxy in between).
+    runs = interleaved("outstanding", modes, cfg.reps,
+                       lambda mode: reqrep_setup(mode, "dealer", bins, tmpdir, "outstanding"),
+                       once, reqrep_teardown)
     for mode in modes:
-        runs = []
-        topo = worker = None
-        try:
-            topo = Topology(mode, "reqrep", bins, tmpdir, label="outstanding")
-            # A DEALER worker echoes the envelope and blocks at its HWM instead of dropping
-            # (a REP worker would itself drop replies at 1000 outstanding, even direct).
-            worker = start([bins["bench_client"], "worker", "--type", "dealer", "--bind",
-                            ep(topo.back_port)], name=f"worker[{mode}]")
-            if not wait_listening(topo.back_port):
-                raise RuntimeError("worker did not listen")
-            if topo.proxy:
-                topo.proxy.wait_backend()
-            for _ in range(cfg.reps):
-                client = start([bins["bench_client"], "dealer", "--connect", topo.client_ep,
-                                "--count", str(cfg.dealer_count), "--outstanding",
-                                str(cfg.outstanding), "--size", "64", "--timeout-ms", "2000"],
-                               name=f"dealer[{mode}]")
-                r = wait_json(client, 60 + cfg.dealer_count / 1000)
-                if r:
-                    runs.append(r)
-        except Exception as e:  # noqa: BLE001
-            note(f"outstanding {mode}: {e}")
-        finally:
-            stop(worker)
-            if topo:
-                topo.close()
-        results.setdefault("outstanding/req_per_s", {})[mode] = stats(
-            [r["req_per_s"] for r in runs])
-        results.setdefault("outstanding/lost", {})[mode] = stats([r["lost"] for r in runs])
-        if any(r["late"] or r["bogus"] for r in runs):
+        rs = runs[mode]
+        results.setdefault("outstanding/req_per_s", {})[mode] = stats([r["req_per_s"] for r in rs])
+        results.setdefault("outstanding/lost", {})[mode] = stats([r["lost"] for r in rs])
+        if any(r["late"] or r["bogus"] for r in rs):
             note(f"outstanding {mode}: late/duplicate replies "
-                 f"{sum(r['late'] for r in runs)}/{sum(r['bogus'] for r in runs)}")
+                 f"{sum(r['late'] for r in rs)}/{sum(r['bogus'] for r in rs)}")
 
 
 def bench_backlog(bins, tmpdir, cfg, results):
@@ -541,11 +557,13 @@ def build_rows(results, cfg):
     """(label, unit, per-mode stats, target text, verdict) rows in print order."""
     rows = []
 
-    def row(label, key, target=None, check=None):
+    def row(label, key, target=None, check=None, ratios=True):
         per = results.get(key)
         if per is None:
             return
         tp, zp = per.get("tidepool"), per.get("zmq_proxy")
+        if not ratios:
+            tp = None
         verdict = ""
         if check:
             ok = check(per)
@@ -578,7 +596,8 @@ def build_rows(results, cfg):
     row(f"{cfg.outstanding} outstanding: requests/s", "outstanding/req_per_s")
     row(f"{cfg.outstanding} outstanding: replies lost / {fmt_num(cfg.dealer_count)}",
         "outstanding/lost", "0 (every run)",
-        lambda per: None if not per.get("tidepool") else per["tidepool"]["max"] == 0)
+        lambda per: None if not per.get("tidepool") else per["tidepool"]["max"] == 0,
+        ratios=False)
     n = fmt_num(cfg.backlog_count)
     row(f"backlog {n} × 64 B: drain s (worker bind → last msg)", "backlog/drain_s", "≤0.2 s",
         lambda per: None if not per.get("tidepool") else per["tidepool"]["median"] <= 0.2)
