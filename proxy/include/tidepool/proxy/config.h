@@ -1,0 +1,119 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tidepool::proxy {
+
+enum class SocketType { kRouter, kDealer, kPull, kPush };
+enum class Overflow { kBlock, kDropNewest, kDropOldest };
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+enum class LogFormat { kText, kJson };
+
+std::string_view to_string(SocketType type);
+std::string_view to_string(Overflow overflow);
+std::string_view to_string(LogLevel level);
+std::string_view to_string(LogFormat format);
+
+struct SocketConfig {
+  SocketType type = SocketType::kRouter;
+  std::vector<std::string> bind;
+  std::vector<std::string> connect;
+  // High-water mark of the socket's pipes toward tidepool's queue. The backend's is small on
+  // purpose: messages should wait in tidepool's observable queue, not inside libzmq.
+  int hwm = 1000;
+  // ZMTP heartbeat interval; a peer silent for three intervals is dropped. 0 turns it off.
+  int heartbeat_ms = 5000;
+};
+
+struct QueueConfig {
+  std::size_t max_messages = 5000;             // Swimmy's *backtest-send-queue-max*
+  std::size_t max_bytes = 256ULL << 20;        // 256 MiB
+  std::size_t max_message_bytes = 64ULL << 20;  // Swimmy inline-candle requests reach ~9 MB
+  Overflow overflow = Overflow::kBlock;
+  std::int64_t ttl_ms = 0;  // 0: messages never expire
+};
+
+struct FlushConfig {
+  std::int64_t interval_ms = 1000;  // Swimmy's *backtest-queue-flush-interval-sec*
+  double drain_rate = 0;            // messages/s while draining a backlog; 0: unlimited
+  std::size_t max_in_flight = 0;    // 0: unlimited
+};
+
+struct CorrelationConfig {
+  std::string key = "request_id";
+  std::string pair_with;
+  std::int64_t timeout_ms = 600000;
+  // Bound on tracked requests (memory: ~150 bytes each); beyond it the oldest is forgotten
+  // and counted as a timeout.
+  std::size_t max_tracked = 1000000;
+};
+
+struct RouteConfig {
+  std::string name;
+  SocketConfig frontend;
+  SocketConfig backend;
+  QueueConfig queue;
+  FlushConfig flush;
+  std::optional<CorrelationConfig> correlation;
+
+  [[nodiscard]] bool request_reply() const { return frontend.type == SocketType::kRouter; }
+};
+
+struct Config {
+  std::string http_listen = "127.0.0.1:9464";
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
+  std::int64_t drain_timeout_ms = 10000;
+  std::vector<RouteConfig> routes;
+};
+
+// A configuration problem: `path` names the key ("routes[0].queue.overflow").
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string path, const std::string& problem);
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] const std::string& problem() const { return problem_; }
+
+ private:
+  std::string path_;
+  std::string problem_;
+};
+
+// Parses and validates a whole config document; throws ConfigError.
+Config parse_config(const nlohmann::json& document);
+// Same, from JSON text (syntax errors are ConfigErrors too).
+Config parse_config_text(std::string_view text);
+// Reads FILE; a missing or unreadable file is a ConfigError naming it.
+Config load_config_file(const std::string& path);
+// The configuration `tidepool` runs with no arguments at all.
+Config default_config();
+// Effective configuration as JSON in the file format (check-config prints it).
+nlohmann::json to_json(const Config& config);
+
+// Global settings that flags and TIDEPOOL_* variables may override.
+struct Overrides {
+  std::optional<std::string> http_listen;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  std::optional<std::string> drain_timeout_ms;
+};
+// Applies overrides, validating each like the file key it stands for; `source` names where
+// they came from in errors ("--log-level", "TIDEPOOL_LOG_LEVEL").
+void apply_overrides(Config& config, const Overrides& overrides,
+                     const std::map<std::string, std::string>& source_names);
+// Reads TIDEPOOL_* variables from the process environment.
+Overrides overrides_from_environment();
+
+// Endpoint syntax check shared by config validation: tcp://host:port, ipc://path, inproc://x.
+std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_bind);
+
+}  // namespace tidepool::proxy

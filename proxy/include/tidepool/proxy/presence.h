@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <unordered_set>
+
+namespace tidepool::proxy {
+
+// Live-peer bookkeeping for one socket, fed with its monitor events (zmq_socket_monitor).
+//
+// A peer counts once its ZMTP handshake succeeded and stops counting at DISCONNECTED for its
+// file descriptor. libzmq 4.3 reports ACCEPTED/CONNECTED and DISCONNECTED with the fd but
+// HANDSHAKE_SUCCEEDED/FAILED without it, so handshake outcomes are matched to pending
+// connections in the order those connections were made (one I/O thread completes handshakes
+// in that order for equal peers; a mismatch can only shift which fd is counted, not how many
+// peers are live once every pending connection has resolved).
+class Presence {
+ public:
+  enum class Change { kNone, kUp, kDown };
+
+  // `event` is a ZMQ_EVENT_* value, `value` the event's value (an fd for the events that
+  // carry one). Returns kUp when the socket went from no live peer to one, kDown for the
+  // reverse.
+  Change on_event(std::uint16_t event, std::uint32_t value);
+
+  [[nodiscard]] bool up() const { return !live_.empty(); }
+  [[nodiscard]] std::size_t peers() const { return live_.size(); }
+  [[nodiscard]] std::uint64_t connects() const { return connects_; }
+  [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
+  [[nodiscard]] std::uint64_t failed_handshakes() const { return failed_handshakes_; }
+
+ private:
+  std::deque<std::uint32_t> pending_;  // TCP up, handshake not resolved yet (oldest first)
+  std::unordered_set<std::uint32_t> live_;
+  std::uint64_t connects_ = 0;
+  std::uint64_t disconnects_ = 0;
+  std::uint64_t failed_handshakes_ = 0;
+};
+
+}  // namespace tidepool::proxy

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <optional>
+
+#include "tidepool/protocol/multipart.h"
+#include "tidepool/proxy/config.h"
+
+namespace tidepool::proxy {
+
+using Clock = std::chrono::steady_clock;
+
+struct QueuedMessage {
+  protocol::Multipart message;
+  Clock::time_point enqueued;
+};
+
+// What happened to a message offered to the queue.
+struct OfferResult {
+  bool accepted = false;           // false: refused (drop-newest on a full queue)
+  std::size_t evicted = 0;         // drop-oldest: messages evicted from the head to make room
+  std::size_t evicted_bytes = 0;
+};
+
+// FIFO bounded by message count and by bytes, with the route's overflow policy.
+//
+// `block` never drops: the route stops reading its frontend while `full()` is true, so
+// ZeroMQ's high-water marks push back on the clients. Because a message's size is only known
+// once it has been read, the byte bound may be passed by at most one message
+// (≤ max_message_bytes) under `block`; the count bound is exact.
+class MessageQueue {
+ public:
+  MessageQueue(std::size_t max_messages, std::size_t max_bytes, Overflow overflow);
+
+  OfferResult offer(protocol::Multipart&& message, Clock::time_point now);
+  // The caller owns the head after this; the queue must not be empty.
+  QueuedMessage pop();
+  // Puts a message back at the head (a send that would block after all). Never refused.
+  void push_front(QueuedMessage&& message);
+
+  // Drops the head while it is older than `ttl`; returns {messages, bytes} dropped.
+  std::pair<std::size_t, std::size_t> expire(Clock::time_point now, Clock::duration ttl);
+  // Drops everything (shutdown without a spool); returns {messages, bytes}.
+  std::pair<std::size_t, std::size_t> clear();
+
+  [[nodiscard]] bool empty() const { return entries_.empty(); }
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] std::size_t bytes() const { return bytes_; }
+  [[nodiscard]] std::size_t max_messages() const { return max_messages_; }
+  [[nodiscard]] std::size_t max_bytes() const { return max_bytes_; }
+  // At or over a bound: `block` stops reading, the other policies make room or refuse.
+  [[nodiscard]] bool full() const { return size() >= max_messages_ || bytes_ >= max_bytes_; }
+  [[nodiscard]] std::optional<Clock::time_point> oldest() const;
+
+ private:
+  [[nodiscard]] bool has_room_for(std::size_t bytes) const {
+    return size() < max_messages_ && bytes_ + bytes <= max_bytes_;
+  }
+
+  std::deque<QueuedMessage> entries_;
+  std::size_t bytes_ = 0;
+  std::size_t max_messages_;
+  std::size_t max_bytes_;
+  Overflow overflow_;
+};
+
+}  // namespace tidepool::proxy

@@ -1,0 +1,126 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "tidepool/protocol/multipart.h"
+#include "tidepool/proxy/config.h"
+#include "tidepool/proxy/in_flight.h"
+#include "tidepool/proxy/log.h"
+#include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/presence.h"
+#include "tidepool/proxy/queue.h"
+
+namespace tidepool::proxy {
+
+// A start-up problem an operator must fix (bind failed, …): fatal, with this message.
+class StartupError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Requests of one route matched with the results of another by a payload key (DESIGN §5).
+// Owned by the requests route; the results route holds a pointer to it.
+struct Correlation {
+  explicit Correlation(const CorrelationConfig& c) : config(c), in_flight(c.max_tracked) {}
+  CorrelationConfig config;
+  InFlight in_flight;
+  LocalHistogram* durations = nullptr;        // the requests route's request_duration
+  std::uint64_t* timeouts = nullptr;          // the requests route's correlation_timeouts
+};
+
+// One frontend → one queue → one backend (DESIGN §1). All of it runs on the event-loop
+// thread; nothing here is shared with the HTTP threads except through publish().
+class Route {
+ public:
+  Route(zmq::context_t& context, const RouteConfig& config, Metrics& metrics);
+  Route(const Route&) = delete;
+  Route& operator=(const Route&) = delete;
+  ~Route();
+
+  // Starts monitors, binds and connects. Throws StartupError.
+  void open();
+
+  // Correlation wiring, before open(): this route forwards the requests...
+  Correlation& enable_correlation_requests(const CorrelationConfig& config);
+  // ...or this route carries their results.
+  void set_correlation_results(Correlation* correlation) { results_of_ = correlation; }
+
+  // Poll items this route wants now, appended to `items`; handle() gets the same slice back.
+  void poll_items(std::vector<zmq::pollitem_t>& items, bool stopping);
+  void handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping);
+  // Timers: periodic flush, TTL, in-flight expiry, reply retries, log summaries.
+  void on_timer(Clock::time_point now);
+  // When on_timer next has something to do.
+  [[nodiscard]] Clock::time_point next_deadline(Clock::time_point now) const;
+
+  void flush(FlushTrigger trigger, Clock::time_point now);
+  // Nothing left to do at shutdown: queue empty, replies delivered, no request awaiting its
+  // reply (request-reply).
+  [[nodiscard]] bool drained() const;
+  // Counts what is still queued as dropped for `reason` (shutdown without a spool).
+  void drop_remaining(DropReason reason);
+  void close(std::chrono::milliseconds backend_linger);
+
+  void publish(Clock::time_point now);
+  [[nodiscard]] nlohmann::json status(Clock::time_point now) const;
+  [[nodiscard]] const RouteConfig& config() const { return config_; }
+  [[nodiscard]] const std::vector<std::string>& frontend_endpoints() const {
+    return frontend_endpoints_;
+  }
+
+ private:
+  enum class SendResult { kSent, kWouldBlock, kUnroutable };
+  struct Monitor {
+    zmq::socket_t socket;
+    Presence presence;
+  };
+
+  void read_frontend(Clock::time_point now);
+  void accept(protocol::Multipart&& message, Clock::time_point now);
+  bool forward(protocol::Multipart& message, Clock::time_point now);
+  void read_replies(Clock::time_point now);
+  void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
+  void retry_replies();
+  void read_monitor(Monitor& monitor, bool backend, Clock::time_point now);
+  void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why);
+  void note_result(const protocol::Multipart& message, Clock::time_point now);
+
+  [[nodiscard]] bool can_read_frontend(bool stopping) const;
+  [[nodiscard]] bool can_forward(Clock::time_point now);
+  [[nodiscard]] std::size_t in_flight() const;
+  [[nodiscard]] bool may_forward_more() const;
+  void refill_tokens(Clock::time_point now);
+
+  RouteConfig config_;
+  zmq::context_t& context_;
+  zmq::socket_t frontend_;
+  zmq::socket_t backend_;
+  Monitor frontend_monitor_;
+  Monitor backend_monitor_;
+  std::vector<std::string> frontend_endpoints_;  // as bound (ephemeral ports resolved)
+  std::vector<std::string> backend_endpoints_;
+
+  MessageQueue queue_;
+  std::deque<protocol::Multipart> reply_backlog_;  // replies a client could not take yet
+  InFlight replies_due_;                           // request-reply: by routing id
+  std::unique_ptr<Correlation> correlation_;       // this route's requests, if correlated
+  Correlation* results_of_ = nullptr;              // requests this route's results answer
+
+  RouteCounters counters_;
+  RouteMetrics metrics_;
+  std::array<log::RateLimited, kDropReasons> drop_log_;
+
+  Clock::time_point next_periodic_flush_;
+  Clock::time_point next_housekeeping_;
+  double tokens_ = 0;  // drain_rate token bucket
+  Clock::time_point tokens_updated_;
+};
+
+}  // namespace tidepool::proxy

@@ -1,0 +1,479 @@
+#include "tidepool/proxy/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace tidepool::proxy {
+namespace {
+
+using nlohmann::json;
+
+// Walks one JSON object, remembering its key path for errors and refusing unknown keys.
+class ObjectReader {
+ public:
+  ObjectReader(const json& object, std::string path, std::set<std::string> allowed)
+      : object_(object), path_(std::move(path)) {
+    if (!object_.is_object()) throw ConfigError(path_, "must be an object");
+    for (const auto& [key, value] : object_.items()) {
+      if (!allowed.contains(key)) {
+        std::string known;
+        for (const auto& name : allowed) known += (known.empty() ? "" : ", ") + name;
+        throw ConfigError(child(key), "unknown key (known keys: " + known + ")");
+      }
+    }
+  }
+
+  [[nodiscard]] std::string child(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+  [[nodiscard]] const json* find(const std::string& key) const {
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  void read_string(const std::string& key, std::string& out) const {
+    if (const json* v = find(key)) {
+      if (!v->is_string()) throw ConfigError(child(key), "must be a string");
+      out = v->get<std::string>();
+    }
+  }
+  template <typename Int>
+  void read_uint(const std::string& key, Int& out, std::uint64_t min = 0,
+                 std::uint64_t max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) const {
+    if (const json* v = find(key)) {
+      if (!v->is_number_integer() || (!v->is_number_unsigned() && v->get<std::int64_t>() < 0)) {
+        throw ConfigError(child(key), "must be a non-negative integer");
+      }
+      const auto value = v->get<std::uint64_t>();
+      if (value < min || value > max) {
+        throw ConfigError(child(key), "must be between " + std::to_string(min) + " and " +
+                                          std::to_string(max));
+      }
+      out = static_cast<Int>(value);
+    }
+  }
+  void read_number(const std::string& key, double& out) const {
+    if (const json* v = find(key)) {
+      if (!v->is_number() || v->get<double>() < 0) {
+        throw ConfigError(child(key), "must be a non-negative number");
+      }
+      out = v->get<double>();
+    }
+  }
+  void read_string_list(const std::string& key, std::vector<std::string>& out) const {
+    if (const json* v = find(key)) {
+      if (!v->is_array()) throw ConfigError(child(key), "must be an array of strings");
+      out.clear();
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        if (!(*v)[i].is_string()) {
+          throw ConfigError(child(key) + "[" + std::to_string(i) + "]", "must be a string");
+        }
+        out.push_back((*v)[i].get<std::string>());
+      }
+    }
+  }
+
+ private:
+  const json& object_;
+  std::string path_;
+};
+
+template <typename Enum>
+Enum parse_enum(const std::string& path, const std::string& text,
+                std::initializer_list<std::pair<std::string_view, Enum>> choices) {
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (name == text) return value;
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  throw ConfigError(path, "\"" + text + "\" is not one of: " + names);
+}
+
+LogLevel parse_log_level(const std::string& path, const std::string& text) {
+  return parse_enum<LogLevel>(path, text,
+                              {{"debug", LogLevel::kDebug},
+                               {"info", LogLevel::kInfo},
+                               {"warn", LogLevel::kWarn},
+                               {"error", LogLevel::kError}});
+}
+
+LogFormat parse_log_format(const std::string& path, const std::string& text) {
+  return parse_enum<LogFormat>(path, text, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
+}
+
+std::optional<std::string> http_listen_problem(std::string_view listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return "must be HOST:PORT";
+  const auto port = listen.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return "port must be a number from 0 to 65535";
+  }
+  return std::nullopt;
+}
+
+std::int64_t parse_duration_text(const std::string& path, const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+    throw ConfigError(path, "\"" + text + "\" is not a non-negative integer");
+  }
+  return value;
+}
+
+SocketConfig parse_socket(const json& object, const std::string& path, bool frontend) {
+  SocketConfig socket;
+  socket.type = frontend ? SocketType::kRouter : SocketType::kDealer;
+  socket.hwm = frontend ? 1000 : 100;
+  ObjectReader reader(object, path, {"type", "bind", "connect", "hwm", "heartbeat_ms"});
+  std::string type;
+  reader.read_string("type", type);
+  if (!type.empty()) {
+    socket.type = frontend ? parse_enum<SocketType>(reader.child("type"), type,
+                                                    {{"router", SocketType::kRouter},
+                                                     {"pull", SocketType::kPull}})
+                           : parse_enum<SocketType>(reader.child("type"), type,
+                                                    {{"dealer", SocketType::kDealer},
+                                                     {"push", SocketType::kPush}});
+  }
+  reader.read_string_list("bind", socket.bind);
+  reader.read_string_list("connect", socket.connect);
+  reader.read_uint("hwm", socket.hwm, 1, 10'000'000);
+  reader.read_uint("heartbeat_ms", socket.heartbeat_ms, 0, 3'600'000);
+  if (socket.bind.empty() && socket.connect.empty()) {
+    throw ConfigError(path, "needs at least one endpoint in \"bind\" or \"connect\"");
+  }
+  for (const auto& [list, for_bind] : {std::pair{&socket.bind, true}, {&socket.connect, false}}) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      if (auto problem = endpoint_problem((*list)[i], for_bind)) {
+        throw ConfigError(path + (for_bind ? ".bind[" : ".connect[") + std::to_string(i) + "]",
+                          "\"" + (*list)[i] + "\": " + *problem);
+      }
+    }
+  }
+  return socket;
+}
+
+RouteConfig parse_route(const json& object, const std::string& path) {
+  RouteConfig route;
+  ObjectReader reader(object, path,
+                      {"name", "frontend", "backend", "queue", "flush", "correlation"});
+  reader.read_string("name", route.name);
+  if (route.name.empty()) throw ConfigError(reader.child("name"), "is required (non-empty)");
+  for (char c : route.name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) {
+      throw ConfigError(reader.child("name"),
+                        "\"" + route.name + "\": use letters, digits, '_', '-' or '.'");
+    }
+  }
+  const json* frontend = reader.find("frontend");
+  if (frontend == nullptr) throw ConfigError(reader.child("frontend"), "is required");
+  route.frontend = parse_socket(*frontend, reader.child("frontend"), true);
+  const json* backend = reader.find("backend");
+  if (backend == nullptr) throw ConfigError(reader.child("backend"), "is required");
+  route.backend = parse_socket(*backend, reader.child("backend"), false);
+
+  const bool router_pair = route.frontend.type == SocketType::kRouter;
+  const bool expected_router_pair = route.backend.type == SocketType::kDealer;
+  if (router_pair != expected_router_pair) {
+    throw ConfigError(
+        reader.child("backend.type"),
+        "\"" + std::string(to_string(route.backend.type)) + "\" cannot pair with frontend \"" +
+            std::string(to_string(route.frontend.type)) +
+            "\": the pairings are router→dealer (request-reply: REQ/DEALER clients, replies "
+            "routed back) and pull→push (pipeline: PUSH clients, no replies); libzmq refuses "
+            "other peers at the handshake");
+  }
+
+  if (const json* queue = reader.find("queue")) {
+    ObjectReader q(*queue, reader.child("queue"),
+                   {"max_messages", "max_bytes", "max_message_bytes", "overflow", "ttl_ms"});
+    q.read_uint("max_messages", route.queue.max_messages, 1, 100'000'000);
+    q.read_uint("max_bytes", route.queue.max_bytes, 1);
+    q.read_uint("max_message_bytes", route.queue.max_message_bytes, 1, 1ULL << 31);
+    std::string overflow;
+    q.read_string("overflow", overflow);
+    if (!overflow.empty()) {
+      route.queue.overflow = parse_enum<Overflow>(q.child("overflow"), overflow,
+                                                  {{"block", Overflow::kBlock},
+                                                   {"drop-newest", Overflow::kDropNewest},
+                                                   {"drop-oldest", Overflow::kDropOldest}});
+    }
+    q.read_uint("ttl_ms", route.queue.ttl_ms);
+    if (route.queue.max_message_bytes > route.queue.max_bytes) {
+      throw ConfigError(q.child("max_message_bytes"),
+                        "is larger than max_bytes: such a message could never be queued");
+    }
+  }
+  if (const json* flush = reader.find("flush")) {
+    ObjectReader f(*flush, reader.child("flush"), {"interval_ms", "drain_rate", "max_in_flight"});
+    f.read_uint("interval_ms", route.flush.interval_ms, 10, 86'400'000);
+    f.read_number("drain_rate", route.flush.drain_rate);
+    f.read_uint("max_in_flight", route.flush.max_in_flight);
+  }
+  if (const json* correlation = reader.find("correlation")) {
+    CorrelationConfig c;
+    ObjectReader r(*correlation, reader.child("correlation"),
+                   {"key", "pair_with", "timeout_ms", "max_tracked"});
+    r.read_string("key", c.key);
+    r.read_string("pair_with", c.pair_with);
+    r.read_uint("timeout_ms", c.timeout_ms, 1);
+    r.read_uint("max_tracked", c.max_tracked, 1, 100'000'000);
+    if (c.key.empty()) throw ConfigError(r.child("key"), "must not be empty");
+    if (c.pair_with.empty()) {
+      throw ConfigError(r.child("pair_with"), "is required: the route that carries the results");
+    }
+    route.correlation = c;
+  }
+  return route;
+}
+
+void validate_routes(const Config& config) {
+  if (config.routes.empty()) throw ConfigError("routes", "needs at least one route");
+  std::set<std::string> names;
+  std::map<std::string, std::string> bound;  // endpoint → where it was first seen
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const auto& route = config.routes[i];
+    const std::string path = "routes[" + std::to_string(i) + "]";
+    if (!names.insert(route.name).second) {
+      throw ConfigError(path + ".name", "duplicate route name \"" + route.name + "\"");
+    }
+    for (const auto& [side, socket] :
+         {std::pair{"frontend", &route.frontend}, {"backend", &route.backend}}) {
+      for (std::size_t j = 0; j < socket->bind.size(); ++j) {
+        const std::string where = path + "." + side + ".bind[" + std::to_string(j) + "]";
+        const auto& endpoint = socket->bind[j];
+        // Port 0 / '*' means "any free port": never a clash.
+        const bool ephemeral = endpoint.ends_with(":0") || endpoint.ends_with(":*");
+        if (ephemeral) continue;
+        auto [it, inserted] = bound.emplace(endpoint, where);
+        if (!inserted) {
+          throw ConfigError(where, "\"" + endpoint + "\" is already bound by " + it->second);
+        }
+      }
+    }
+  }
+  for (std::size_t i = 0; i < config.routes.size(); ++i) {
+    const auto& route = config.routes[i];
+    if (!route.correlation) continue;
+    const std::string path = "routes[" + std::to_string(i) + "].correlation.pair_with";
+    if (route.correlation->pair_with == route.name) {
+      throw ConfigError(path, "must name another route, not this one");
+    }
+    if (!names.contains(route.correlation->pair_with)) {
+      throw ConfigError(path, "no route is named \"" + route.correlation->pair_with + "\"");
+    }
+  }
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string path, const std::string& problem)
+    : std::runtime_error((path.empty() ? std::string("config") : path) + ": " + problem),
+      path_(std::move(path)),
+      problem_(problem) {}
+
+std::string_view to_string(SocketType type) {
+  switch (type) {
+    case SocketType::kRouter: return "router";
+    case SocketType::kDealer: return "dealer";
+    case SocketType::kPull: return "pull";
+    case SocketType::kPush: return "push";
+  }
+  return "?";
+}
+std::string_view to_string(Overflow overflow) {
+  switch (overflow) {
+    case Overflow::kBlock: return "block";
+    case Overflow::kDropNewest: return "drop-newest";
+    case Overflow::kDropOldest: return "drop-oldest";
+  }
+  return "?";
+}
+std::string_view to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "?";
+}
+std::string_view to_string(LogFormat format) {
+  return format == LogFormat::kJson ? "json" : "text";
+}
+
+std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_bind) {
+  const auto scheme_end = endpoint.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return "must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME";
+  }
+  const auto scheme = endpoint.substr(0, scheme_end);
+  const auto rest = endpoint.substr(scheme_end + 3);
+  if (rest.empty()) return "has nothing after \"://\"";
+  if (scheme == "ipc" || scheme == "inproc") return std::nullopt;
+  if (scheme != "tcp") return "unsupported transport \"" + std::string(scheme) + "\"";
+  const auto colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return "tcp endpoints need HOST:PORT";
+  const auto host = rest.substr(0, colon);
+  const auto port = rest.substr(colon + 1);
+  if (host == "*" && !for_bind) return "\"*\" is a bind address; connect needs a host";
+  if (port == "*") {
+    if (!for_bind) return "port \"*\" only works for bind";
+    return std::nullopt;
+  }
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return "port must be a number from 0 to 65535";
+  }
+  if (value == 0 && !for_bind) return "port 0 only works for bind";
+  return std::nullopt;
+}
+
+Config parse_config(const json& document) {
+  Config config;
+  ObjectReader top(document, "", {"http", "log", "shutdown", "routes"});
+  if (const json* http = top.find("http")) {
+    ObjectReader h(*http, "http", {"listen"});
+    h.read_string("listen", config.http_listen);
+    if (auto problem = http_listen_problem(config.http_listen)) {
+      throw ConfigError("http.listen", "\"" + config.http_listen + "\": " + *problem);
+    }
+  }
+  if (const json* log = top.find("log")) {
+    ObjectReader l(*log, "log", {"level", "format"});
+    std::string text;
+    l.read_string("level", text);
+    if (!text.empty()) config.log_level = parse_log_level("log.level", text);
+    text.clear();
+    l.read_string("format", text);
+    if (!text.empty()) config.log_format = parse_log_format("log.format", text);
+  }
+  if (const json* shutdown = top.find("shutdown")) {
+    ObjectReader s(*shutdown, "shutdown", {"drain_timeout_ms"});
+    s.read_uint("drain_timeout_ms", config.drain_timeout_ms, 0, 3'600'000);
+  }
+  const json* routes = top.find("routes");
+  if (routes == nullptr) throw ConfigError("routes", "is required");
+  if (!routes->is_array()) throw ConfigError("routes", "must be an array of route objects");
+  for (std::size_t i = 0; i < routes->size(); ++i) {
+    config.routes.push_back(parse_route((*routes)[i], "routes[" + std::to_string(i) + "]"));
+  }
+  validate_routes(config);
+  return config;
+}
+
+Config parse_config_text(std::string_view text) {
+  json document;
+  try {
+    document = json::parse(text);
+  } catch (const json::parse_error& e) {
+    // nlohmann's message carries line and column; strip its "[json.exception…]" prefix.
+    std::string what = e.what();
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    throw ConfigError("", "invalid JSON: " + what);
+  }
+  return parse_config(document);
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw ConfigError("", "cannot read config file \"" + path + "\"");
+  std::stringstream text;
+  text << file.rdbuf();
+  try {
+    return parse_config_text(text.str());
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.path(), e.problem() + " (in " + path + ")");
+  }
+}
+
+Config default_config() {
+  Config config;
+  RouteConfig route;
+  route.name = "default";
+  route.frontend = {SocketType::kRouter, {"tcp://*:5580"}, {}, 1000, 5000};
+  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 100, 5000};
+  config.routes.push_back(route);
+  return config;
+}
+
+json to_json(const Config& config) {
+  auto socket_json = [](const SocketConfig& s) {
+    return json{{"type", to_string(s.type)},
+                {"bind", s.bind},
+                {"connect", s.connect},
+                {"hwm", s.hwm},
+                {"heartbeat_ms", s.heartbeat_ms}};
+  };
+  json routes = json::array();
+  for (const auto& r : config.routes) {
+    json route{{"name", r.name},
+               {"frontend", socket_json(r.frontend)},
+               {"backend", socket_json(r.backend)},
+               {"queue",
+                {{"max_messages", r.queue.max_messages},
+                 {"max_bytes", r.queue.max_bytes},
+                 {"max_message_bytes", r.queue.max_message_bytes},
+                 {"overflow", to_string(r.queue.overflow)},
+                 {"ttl_ms", r.queue.ttl_ms}}},
+               {"flush",
+                {{"interval_ms", r.flush.interval_ms},
+                 {"drain_rate", r.flush.drain_rate},
+                 {"max_in_flight", r.flush.max_in_flight}}}};
+    if (r.correlation) {
+      route["correlation"] = {{"key", r.correlation->key},
+                              {"pair_with", r.correlation->pair_with},
+                              {"timeout_ms", r.correlation->timeout_ms},
+                              {"max_tracked", r.correlation->max_tracked}};
+    }
+    routes.push_back(route);
+  }
+  return json{{"http", {{"listen", config.http_listen}}},
+              {"log", {{"level", to_string(config.log_level)},
+                       {"format", to_string(config.log_format)}}},
+              {"shutdown", {{"drain_timeout_ms", config.drain_timeout_ms}}},
+              {"routes", routes}};
+}
+
+void apply_overrides(Config& config, const Overrides& overrides,
+                     const std::map<std::string, std::string>& source_names) {
+  auto name = [&](const std::string& key) {
+    auto it = source_names.find(key);
+    return it == source_names.end() ? key : it->second;
+  };
+  if (overrides.http_listen) {
+    if (auto problem = http_listen_problem(*overrides.http_listen)) {
+      throw ConfigError(name("http.listen"), "\"" + *overrides.http_listen + "\": " + *problem);
+    }
+    config.http_listen = *overrides.http_listen;
+  }
+  if (overrides.log_level) {
+    config.log_level = parse_log_level(name("log.level"), *overrides.log_level);
+  }
+  if (overrides.log_format) {
+    config.log_format = parse_log_format(name("log.format"), *overrides.log_format);
+  }
+  if (overrides.drain_timeout_ms) {
+    config.drain_timeout_ms =
+        parse_duration_text(name("shutdown.drain_timeout_ms"), *overrides.drain_timeout_ms);
+  }
+}
+
+Overrides overrides_from_environment() {
+  auto get = [](const char* variable) -> std::optional<std::string> {
+    const char* value = std::getenv(variable);  // NOLINT(concurrency-mt-unsafe): startup only
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    return std::string(value);
+  };
+  return Overrides{get("TIDEPOOL_HTTP_LISTEN"), get("TIDEPOOL_LOG_LEVEL"),
+                   get("TIDEPOOL_LOG_FORMAT"), get("TIDEPOOL_DRAIN_TIMEOUT_MS")};
+}
+
+}  // namespace tidepool::proxy

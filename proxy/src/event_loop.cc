@@ -1,0 +1,179 @@
+#include "tidepool/proxy/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+
+#include "tidepool/proxy/log.h"
+
+namespace tidepool::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Metrics follow the loop within this much; publishing per message would cost more than
+// forwarding it.
+constexpr auto kPublishEvery = 5ms;
+constexpr auto kStatusEvery = 100ms;
+// The loop wakes at least this often, so /healthz sees it tick even when idle.
+constexpr auto kMaxPollWait = 250ms;
+
+}  // namespace
+
+LoopState::LoopState() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+  if (wake_fd_ < 0) throw StartupError("eventfd failed");
+}
+
+LoopState::~LoopState() { ::close(wake_fd_); }
+
+void LoopState::heartbeat() {
+  heartbeat_ns_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+bool LoopState::alive(std::chrono::milliseconds max_silence) const {
+  const auto last = Clock::time_point(Clock::duration(heartbeat_ns_.load(std::memory_order_relaxed)));
+  return Clock::now() - last < max_silence;
+}
+
+void LoopState::set_status(std::string json) {
+  const std::lock_guard lock(status_mutex_);
+  status_ = std::move(json);
+}
+
+std::string LoopState::status() const {
+  const std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+void LoopState::request_flush() {
+  flush_requested_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+void LoopState::clear_wake() const {
+  std::uint64_t value = 0;
+  (void)!::read(wake_fd_, &value, sizeof value);
+}
+
+EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
+    : config_(config), metrics_(metrics), state_(state), context_(1) {
+  // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
+  context_.set(zmq::ctxopt::blocky, false);
+}
+
+EventLoop::~EventLoop() = default;
+
+void EventLoop::open() {
+  std::map<std::string, Route*> by_name;
+  for (const auto& route_config : config_.routes) {
+    routes_.push_back(std::make_unique<Route>(context_, route_config, metrics_));
+    by_name[route_config.name] = routes_.back().get();
+  }
+  for (auto& route : routes_) {
+    if (const auto& correlation = route->config().correlation) {
+      Correlation& c = route->enable_correlation_requests(*correlation);
+      by_name.at(correlation->pair_with)->set_correlation_results(&c);
+    }
+  }
+  for (auto& route : routes_) route->open();
+  state_.heartbeat();
+  publish(Clock::now(), true);
+}
+
+bool EventLoop::all_drained() const {
+  return std::all_of(routes_.begin(), routes_.end(), [](const auto& r) { return r->drained(); });
+}
+
+bool EventLoop::publish(Clock::time_point now, bool force) {
+  if (!force && now - last_publish_ < kPublishEvery) return false;
+  last_publish_ = now;
+  for (auto& route : routes_) route->publish(now);
+  if (force || now - last_status_ >= kStatusEvery) {
+    last_status_ = now;
+    nlohmann::json routes = nlohmann::json::array();
+    for (const auto& route : routes_) routes.push_back(route->status(now));
+    state_.set_status(nlohmann::json{{"version", TIDEPOOL_VERSION},
+                                     {"ready", state_.ready.load()},
+                                     {"draining", state_.draining.load()},
+                                     {"routes", routes}}
+                          .dump());
+  }
+  return true;
+}
+
+int EventLoop::run(int signal_fd) {
+  state_.ready = true;
+  log::info("tidepool running", {{"routes", std::to_string(routes_.size())},
+                                 {"version", TIDEPOOL_VERSION}});
+  bool stopping = false;
+  Clock::time_point drain_deadline{};
+  std::vector<zmq::pollitem_t> items;
+  bool dirty = true;
+
+  while (true) {
+    auto now = Clock::now();
+    items.clear();
+    items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, state_.wake_fd(), ZMQ_POLLIN, 0});
+    for (auto& route : routes_) route->poll_items(items, stopping);
+
+    Clock::time_point wake = now + kMaxPollWait;
+    for (const auto& route : routes_) wake = std::min(wake, route->next_deadline(now));
+    if (dirty) wake = std::min(wake, last_publish_ + kPublishEvery);
+    if (stopping) wake = std::min(wake, drain_deadline);
+    const auto wait = std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wake - now));
+    try {
+      zmq::poll(items, wait);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+    now = Clock::now();
+    state_.heartbeat();
+
+    if (items[0].revents & ZMQ_POLLIN) {
+      signalfd_siginfo info{};
+      (void)!::read(signal_fd, &info, sizeof info);
+      const char* name = strsignal(static_cast<int>(info.ssi_signo));
+      if (stopping) {
+        log::warn("second signal: exiting without waiting for the drain", {{"signal", name}});
+        break;
+      }
+      stopping = true;
+      state_.draining = true;
+      drain_deadline = now + std::chrono::milliseconds(config_.drain_timeout_ms);
+      log::info("draining before exit",
+                {{"signal", name}, {"drain_timeout_ms", std::to_string(config_.drain_timeout_ms)}});
+      for (auto& route : routes_) route->flush(FlushTrigger::kShutdown, now);
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      state_.clear_wake();
+      if (state_.take_flush_request()) {
+        log::info("manual flush requested");
+        for (auto& route : routes_) route->flush(FlushTrigger::kManual, now);
+      }
+    }
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+      routes_[i]->handle(&items[2 + i * 4], now, stopping);
+    }
+    for (auto& route : routes_) route->on_timer(now);
+    dirty = !publish(now, false);
+
+    if (stopping && (all_drained() || now >= drain_deadline)) break;
+  }
+
+  const bool complete = all_drained();
+  for (auto& route : routes_) route->drop_remaining(DropReason::kShutdown);
+  publish(Clock::now(), true);
+  // What libzmq still holds toward the backend gets a bounded moment to leave.
+  for (auto& route : routes_) route->close(complete ? 1000ms : 0ms);
+  log::info(complete ? "drained: exiting" : "drain timed out: exiting",
+            {{"complete", complete ? "true" : "false"}});
+  return 0;
+}
+
+}  // namespace tidepool::proxy

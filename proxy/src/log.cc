@@ -1,0 +1,93 @@
+#include "tidepool/proxy/log.h"
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+namespace tidepool::proxy::log {
+namespace {
+
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::atomic<LogFormat> g_format{LogFormat::kText};
+std::mutex g_write_mutex;  // the HTTP threads may log too; keep lines whole
+
+std::string timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[40];
+  const auto n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis));
+  return buffer;
+}
+
+bool needs_quotes(std::string_view value) {
+  if (value.empty()) return true;
+  for (char c : value) {
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void configure(LogLevel level, LogFormat format) {
+  g_level = level;
+  g_format = format;
+}
+
+bool enabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }
+
+void write(LogLevel level, std::string_view message, std::initializer_list<Field> fields) {
+  if (!enabled(level)) return;
+  std::string line;
+  if (g_format.load(std::memory_order_relaxed) == LogFormat::kJson) {
+    nlohmann::json object{{"ts", timestamp()}, {"level", to_string(level)}, {"msg", message}};
+    for (const auto& [key, value] : fields) object[std::string(key)] = value;
+    line = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    line = timestamp() + " " + std::string(to_string(level)) + " " + std::string(message);
+    for (const auto& [key, value] : fields) {
+      line += " ";
+      line += key;
+      line += "=";
+      line += needs_quotes(value) ? nlohmann::json(value).dump(
+                                        -1, ' ', false, nlohmann::json::error_handler_t::replace)
+                                  : value;
+    }
+  }
+  line += '\n';
+  const std::lock_guard lock(g_write_mutex);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+void RateLimited::warn(std::chrono::steady_clock::time_point now, std::string_view message,
+                       std::initializer_list<Field> fields) {
+  if (!logged_once_) {
+    write(LogLevel::kWarn, message, fields);
+    logged_once_ = true;
+    last_ = now;
+    return;
+  }
+  ++suppressed_;
+  message_ = message;
+  tick(now);
+}
+
+void RateLimited::tick(std::chrono::steady_clock::time_point now) {
+  if (suppressed_ == 0 || now - last_ < interval_) return;
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - last_).count();
+  write(LogLevel::kWarn, message_ + " (repeated)",
+        {{"times", std::to_string(suppressed_)}, {"within_s", std::to_string(seconds)}});
+  last_ = now;
+  suppressed_ = 0;
+}
+
+}  // namespace tidepool::proxy::log

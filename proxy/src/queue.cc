@@ -1,0 +1,72 @@
+#include "tidepool/proxy/queue.h"
+
+#include <utility>
+
+namespace tidepool::proxy {
+
+MessageQueue::MessageQueue(std::size_t max_messages, std::size_t max_bytes, Overflow overflow)
+    : max_messages_(max_messages), max_bytes_(max_bytes), overflow_(overflow) {}
+
+OfferResult MessageQueue::offer(protocol::Multipart&& message, Clock::time_point now) {
+  OfferResult result;
+  const std::size_t size = message.bytes();
+  switch (overflow_) {
+    case Overflow::kBlock:
+      // The route only reads while !full(), so the count bound holds; see the class comment.
+      break;
+    case Overflow::kDropNewest:
+      if (!has_room_for(size)) return result;
+      break;
+    case Overflow::kDropOldest:
+      while (!entries_.empty() && !has_room_for(size)) {
+        result.evicted_bytes += entries_.front().message.bytes();
+        ++result.evicted;
+        bytes_ -= entries_.front().message.bytes();
+        entries_.pop_front();
+      }
+      // Config validation keeps max_message_bytes <= max_bytes, so an empty queue has room.
+      break;
+  }
+  bytes_ += size;
+  entries_.push_back(QueuedMessage{std::move(message), now});
+  result.accepted = true;
+  return result;
+}
+
+QueuedMessage MessageQueue::pop() {
+  QueuedMessage head = std::move(entries_.front());
+  entries_.pop_front();
+  bytes_ -= head.message.bytes();
+  return head;
+}
+
+void MessageQueue::push_front(QueuedMessage&& message) {
+  bytes_ += message.message.bytes();
+  entries_.push_front(std::move(message));
+}
+
+std::pair<std::size_t, std::size_t> MessageQueue::expire(Clock::time_point now,
+                                                         Clock::duration ttl) {
+  std::pair<std::size_t, std::size_t> dropped{0, 0};
+  while (!entries_.empty() && now - entries_.front().enqueued > ttl) {
+    dropped.first += 1;
+    dropped.second += entries_.front().message.bytes();
+    bytes_ -= entries_.front().message.bytes();
+    entries_.pop_front();
+  }
+  return dropped;
+}
+
+std::pair<std::size_t, std::size_t> MessageQueue::clear() {
+  std::pair<std::size_t, std::size_t> dropped{entries_.size(), bytes_};
+  entries_.clear();
+  bytes_ = 0;
+  return dropped;
+}
+
+std::optional<Clock::time_point> MessageQueue::oldest() const {
+  if (entries_.empty()) return std::nullopt;
+  return entries_.front().enqueued;
+}
+
+}  // namespace tidepool::proxy

@@ -1,0 +1,516 @@
+#include "tidepool/proxy/route.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "tidepool/protocol/envelope.h"
+#include "tidepool/protocol/field.h"
+
+namespace tidepool::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Messages handled per socket per loop pass: enough to amortise poll(), small enough that
+// one busy route cannot starve another route or the reply direction.
+constexpr int kReadBatch = 512;
+// A request-reply request whose reply never comes (its worker died) stops counting as in
+// flight after this, and is counted as a timeout, so max_in_flight cannot wedge.
+constexpr auto kReplyTimeout = 10min;
+// With ROUTER_MANDATORY, POLLOUT says "some client has room", not "this one has": a reply
+// that would block is retried on this timer instead of spinning on POLLOUT.
+constexpr auto kReplyRetry = 1ms;
+// TTL, in-flight expiry and log summaries need no finer clock than this.
+constexpr auto kHousekeeping = 100ms;
+// libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
+// over the limit is read, counted as too_large and dropped; only a frame this much larger is
+// refused by libzmq itself, which closes that peer's connection to protect memory.
+constexpr std::int64_t kHardLimitFactor = 2;
+
+zmq::socket_type zmq_type(SocketType type) {
+  switch (type) {
+    case SocketType::kRouter: return zmq::socket_type::router;
+    case SocketType::kDealer: return zmq::socket_type::dealer;
+    case SocketType::kPull: return zmq::socket_type::pull;
+    case SocketType::kPush: return zmq::socket_type::push;
+  }
+  return zmq::socket_type::pair;
+}
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
+  zmq::message_t frame;
+  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+  bool more = frame.more();
+  message.push_back(std::move(frame));
+  // libzmq delivers a multipart message atomically: the rest is already here.
+  while (more) {
+    zmq::message_t next;
+    (void)socket.recv(next, zmq::recv_flags::none);
+    more = next.more();
+    message.push_back(std::move(next));
+  }
+  return true;
+}
+
+void configure_socket(zmq::socket_t& socket, const SocketConfig& config, bool backend,
+                      std::int64_t max_frame) {
+  socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
+  socket.set(zmq::sockopt::sndhwm, config.hwm);
+  socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
+  socket.set(zmq::sockopt::maxmsgsize, max_frame);
+  if (config.heartbeat_ms > 0) {
+    socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
+    socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
+    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * 3);
+  }
+  if (backend) {
+    // Queue in tidepool (observable), not in libzmq pipes toward peers that are not there.
+    socket.set(zmq::sockopt::immediate, true);
+  }
+  if (config.type == SocketType::kRouter) {
+    // A reply for a client that has gone is an error we count, not a silent drop; a full
+    // client pipe is EAGAIN we retry, not a drop.
+    socket.set(zmq::sockopt::router_mandatory, true);
+  }
+}
+
+}  // namespace
+
+Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metrics)
+    : config_(config),
+      context_(context),
+      frontend_(context, zmq_type(config.frontend.type)),
+      backend_(context, zmq_type(config.backend.type)),
+      frontend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
+      backend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
+      queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
+      replies_due_(config.queue.max_messages * 16 + 100000),
+      metrics_(metrics, config.name) {
+  const auto max_frame = static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
+  configure_socket(frontend_, config.frontend, false, max_frame);
+  configure_socket(backend_, config.backend, true, max_frame);
+}
+
+Route::~Route() = default;
+
+Correlation& Route::enable_correlation_requests(const CorrelationConfig& config) {
+  correlation_ = std::make_unique<Correlation>(config);
+  correlation_->durations = &metrics_.request_duration;
+  correlation_->timeouts = &counters_.correlation_timeouts;
+  return *correlation_;
+}
+
+void Route::open() {
+  const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const char* side) {
+    const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ALL) != 0) {
+      throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
+                         zmq_strerror(zmq_errno()));
+    }
+    // Connected before any bind/connect of the watched socket, so no event is missed.
+    monitor.socket.connect(endpoint);
+  };
+  start_monitor(frontend_, frontend_monitor_, "frontend");
+  start_monitor(backend_, backend_monitor_, "backend");
+
+  const auto attach = [&](zmq::socket_t& socket, const SocketConfig& config, const char* side,
+                          std::vector<std::string>& endpoints) {
+    for (const auto& endpoint : config.bind) {
+      try {
+        socket.bind(endpoint);
+      } catch (const zmq::error_t& e) {
+        throw StartupError("route " + config_.name + ": cannot bind " + side + " " + endpoint +
+                           ": " + e.what() +
+                           (e.num() == EADDRINUSE ? " (another process listens there)" : ""));
+      }
+      endpoints.push_back(socket.get(zmq::sockopt::last_endpoint));
+    }
+    for (const auto& endpoint : config.connect) {
+      try {
+        socket.connect(endpoint);
+      } catch (const zmq::error_t& e) {
+        throw StartupError("route " + config_.name + ": cannot connect " + side + " " +
+                           endpoint + ": " + e.what());
+      }
+      endpoints.push_back(endpoint);
+    }
+  };
+  attach(frontend_, config_.frontend, "frontend", frontend_endpoints_);
+  attach(backend_, config_.backend, "backend", backend_endpoints_);
+
+  const auto now = Clock::now();
+  next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
+  next_housekeeping_ = now + kHousekeeping;
+  tokens_updated_ = now;
+  tokens_ = 1;
+  std::string fronts;
+  for (const auto& e : frontend_endpoints_) fronts += (fronts.empty() ? "" : ",") + e;
+  std::string backs;
+  for (const auto& e : backend_endpoints_) backs += (backs.empty() ? "" : ",") + e;
+  log::info("route ready", {{"route", config_.name},
+                            {"frontend", std::string(to_string(config_.frontend.type)) + " " + fronts},
+                            {"backend", std::string(to_string(config_.backend.type)) + " " + backs}});
+}
+
+// ---- polling -------------------------------------------------------------------------------
+
+bool Route::can_read_frontend(bool stopping) const {
+  if (stopping) return false;
+  // `block`: stop reading; libzmq's high-water marks then push back on the clients.
+  return config_.queue.overflow != Overflow::kBlock || !queue_.full();
+}
+
+std::size_t Route::in_flight() const {
+  if (correlation_) return correlation_->in_flight.size();
+  return replies_due_.size();
+}
+
+bool Route::may_forward_more() const {
+  return config_.flush.max_in_flight == 0 || in_flight() < config_.flush.max_in_flight;
+}
+
+void Route::refill_tokens(Clock::time_point now) {
+  const double rate = config_.flush.drain_rate;
+  if (rate <= 0) return;
+  // A tenth of a second of burst (at least one message) keeps the rate smooth.
+  const double burst = std::max(1.0, rate / 10);
+  tokens_ = std::min(burst, tokens_ + seconds(now - tokens_updated_) * rate);
+  tokens_updated_ = now;
+}
+
+bool Route::can_forward(Clock::time_point now) {
+  if (!may_forward_more()) return false;
+  if (config_.flush.drain_rate <= 0) return true;
+  refill_tokens(now);
+  return tokens_ >= 1;
+}
+
+void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
+  short front_events = can_read_frontend(stopping) ? ZMQ_POLLIN : 0;
+  short back_events = 0;
+  // Without a token (drain_rate) the timer wakes the loop instead: POLLOUT would spin.
+  const bool has_token = config_.flush.drain_rate <= 0 || tokens_ >= 1;
+  if (!queue_.empty() && may_forward_more() && has_token) back_events |= ZMQ_POLLOUT;
+  // Replies wait in the backend's pipe while a client cannot take them (no reply is lost).
+  if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
+  items.push_back({frontend_.handle(), 0, front_events, 0});
+  items.push_back({backend_.handle(), 0, back_events, 0});
+  items.push_back({frontend_monitor_.socket.handle(), 0, ZMQ_POLLIN, 0});
+  items.push_back({backend_monitor_.socket.handle(), 0, ZMQ_POLLIN, 0});
+}
+
+void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping) {
+  // Presence first, so a connect flush sees the new peer before new traffic arrives.
+  if (items[2].revents & ZMQ_POLLIN) read_monitor(frontend_monitor_, false, now);
+  if (items[3].revents & ZMQ_POLLIN) read_monitor(backend_monitor_, true, now);
+  if (items[1].revents & ZMQ_POLLIN) read_replies(now);
+  if (items[1].revents & ZMQ_POLLOUT) flush(FlushTrigger::kWritable, now);
+  if ((items[0].revents & ZMQ_POLLIN) && can_read_frontend(stopping)) read_frontend(now);
+}
+
+// ---- requests: frontend → queue → backend ----------------------------------------------------
+
+void Route::read_frontend(Clock::time_point now) {
+  for (int n = 0; n < kReadBatch && can_read_frontend(false); ++n) {
+    protocol::Multipart message;
+    if (!recv_multipart(frontend_, message)) return;
+    accept(std::move(message), now);
+  }
+}
+
+void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
+  counters_.received_messages += 1;
+  counters_.received_bytes += message.bytes();
+  if (message.bytes() > config_.queue.max_message_bytes) {
+    drop(DropReason::kTooLarge, 1, now, "message larger than queue.max_message_bytes dropped");
+    return;
+  }
+  if (config_.request_reply() && !protocol::split_envelope(message)) {
+    drop(DropReason::kMalformed, 1, now,
+         "request without a REQ-style envelope (routing id, empty delimiter, body) dropped");
+    return;
+  }
+  if (results_of_ != nullptr) note_result(message, now);
+
+  // Fast path: nothing queued ahead of it, so sending now cannot reorder.
+  if (queue_.empty() && can_forward(now) && forward(message, now)) {
+    metrics_.queue_wait.observe(0);
+    return;
+  }
+  const OfferResult offered = queue_.offer(std::move(message), now);
+  if (offered.evicted > 0) {
+    drop(DropReason::kEvicted, offered.evicted, now, "queue full: oldest messages evicted");
+  }
+  if (!offered.accepted) drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
+}
+
+bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
+  // The key must be read before the frames move into libzmq.
+  std::string key;
+  bool track = false;
+  if (config_.request_reply()) {
+    key = protocol::routing_id(message);
+    track = true;
+  } else if (correlation_) {
+    const auto value = protocol::extract_field(message.frame_view(message.size() - 1),
+                                               correlation_->config.key);
+    if (value) {
+      key = std::string(*value);
+      track = true;
+    }
+  }
+  const std::size_t bytes = message.bytes();
+  const std::size_t frames = message.size();
+  for (std::size_t i = 0; i < frames; ++i) {
+    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+    if (zmq_msg_send(message[i].handle(), backend_.handle(), flags) < 0) {
+      // Only the first frame can block: libzmq accepts the rest of a started message.
+      if (i == 0 && zmq_errno() == EAGAIN) return false;
+      throw zmq::error_t();
+    }
+  }
+  message.clear();
+  counters_.forwarded_messages += 1;
+  counters_.forwarded_bytes += bytes;
+  if (config_.flush.drain_rate > 0) tokens_ -= 1;
+  if (track) {
+    InFlight& tracker = correlation_ ? correlation_->in_flight : replies_due_;
+    if (tracker.add(key, now)) counters_.correlation_timeouts += 1;
+  }
+  return true;
+}
+
+void Route::flush(FlushTrigger trigger, Clock::time_point now) {
+  if (queue_.empty()) return;
+  counters_.flushes[static_cast<std::size_t>(trigger)] += 1;
+  std::uint64_t moved = 0;
+  const auto ttl = std::chrono::milliseconds(config_.queue.ttl_ms);
+  while (!queue_.empty() && can_forward(now)) {
+    QueuedMessage head = queue_.pop();
+    if (config_.queue.ttl_ms > 0 && now - head.enqueued > ttl) {
+      drop(DropReason::kExpired, 1, now, "message older than queue.ttl_ms dropped");
+      continue;
+    }
+    if (!forward(head.message, now)) {
+      queue_.push_front(std::move(head));
+      break;
+    }
+    metrics_.queue_wait.observe(seconds(now - head.enqueued));
+    ++moved;
+  }
+  counters_.flushed_messages[static_cast<std::size_t>(trigger)] += moved;
+}
+
+// ---- replies: backend → frontend (request-reply) ---------------------------------------------
+
+void Route::read_replies(Clock::time_point now) {
+  for (int n = 0; n < kReadBatch && reply_backlog_.empty(); ++n) {
+    protocol::Multipart reply;
+    if (!recv_multipart(backend_, reply)) return;
+    deliver_reply(std::move(reply), now);
+  }
+}
+
+void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
+  if (!protocol::split_envelope(reply)) {
+    drop(DropReason::kMalformed, 1, now,
+         "reply without its envelope (routing id, empty delimiter) dropped");
+    return;
+  }
+  if (const auto sent = replies_due_.complete(protocol::routing_id(reply))) {
+    metrics_.request_duration.observe(seconds(now - *sent));
+  }
+  reply_backlog_.push_back(std::move(reply));
+  retry_replies();
+}
+
+void Route::retry_replies() {
+  while (!reply_backlog_.empty()) {
+    protocol::Multipart& reply = reply_backlog_.front();
+    const std::size_t frames = reply.size();
+    bool unroutable = false;
+    bool blocked = false;
+    for (std::size_t i = 0; i < frames; ++i) {
+      const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+      if (zmq_msg_send(reply[i].handle(), frontend_.handle(), flags) < 0) {
+        if (i != 0) throw zmq::error_t();
+        blocked = zmq_errno() == EAGAIN;
+        unroutable = zmq_errno() == EHOSTUNREACH;
+        if (!blocked && !unroutable) throw zmq::error_t();
+        break;
+      }
+    }
+    if (blocked) return;  // that client's pipe is full: try again shortly
+    reply_backlog_.pop_front();
+    if (unroutable) {
+      drop(DropReason::kUnroutable, 1, Clock::now(), "reply for a client that has gone dropped");
+    } else {
+      counters_.replies += 1;
+    }
+  }
+}
+
+// ---- correlation -----------------------------------------------------------------------------
+
+void Route::note_result(const protocol::Multipart& message, Clock::time_point now) {
+  const auto key = protocol::extract_field(message.frame_view(message.size() - 1),
+                                           results_of_->config.key);
+  std::optional<Clock::time_point> sent;
+  if (key) sent = results_of_->in_flight.complete(std::string(*key));
+  if (sent) {
+    results_of_->durations->observe(seconds(now - *sent));
+  } else {
+    counters_.uncorrelated_results += 1;
+  }
+}
+
+// ---- presence ----------------------------------------------------------------------------------
+
+void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) {
+  for (int n = 0; n < kReadBatch; ++n) {
+    zmq::message_t head;
+    if (!monitor.socket.recv(head, zmq::recv_flags::dontwait)) return;
+    zmq::message_t address;
+    if (head.more()) (void)monitor.socket.recv(address, zmq::recv_flags::none);
+    if (head.size() < 6) continue;
+    std::uint16_t event = 0;
+    std::uint32_t value = 0;
+    std::memcpy(&event, head.data(), sizeof event);
+    std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
+    const auto change = monitor.presence.on_event(event, value);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+      log::debug("peer handshake failed", {{"route", config_.name},
+                                           {"side", backend ? "backend" : "frontend"},
+                                           {"address", address.to_string()}});
+    }
+    if (!backend) continue;
+    counters_.backend_connects = monitor.presence.connects();
+    counters_.backend_disconnects = monitor.presence.disconnects();
+    if (change == Presence::Change::kUp) {
+      log::info("backend up", {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
+      flush(FlushTrigger::kConnect, now);
+    } else if (change == Presence::Change::kDown) {
+      log::warn("backend down: queueing", {{"route", config_.name}});
+    }
+  }
+}
+
+// ---- timers, shutdown, reporting ---------------------------------------------------------------
+
+Clock::time_point Route::next_deadline(Clock::time_point now) const {
+  Clock::time_point next = std::min(next_periodic_flush_, next_housekeeping_);
+  if (!reply_backlog_.empty()) next = std::min(next, now + kReplyRetry);
+  if (config_.flush.drain_rate > 0 && !queue_.empty() && tokens_ < 1) {
+    const auto wait = std::chrono::duration<double>((1 - tokens_) / config_.flush.drain_rate);
+    next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(wait));
+  }
+  return next;
+}
+
+void Route::on_timer(Clock::time_point now) {
+  if (!reply_backlog_.empty()) retry_replies();
+  if (now >= next_periodic_flush_) {
+    flush(FlushTrigger::kPeriodic, now);
+    next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
+  }
+  if (config_.flush.drain_rate > 0 && !queue_.empty()) flush(FlushTrigger::kWritable, now);
+  if (now < next_housekeeping_) return;
+  next_housekeeping_ = now + kHousekeeping;
+  if (config_.queue.ttl_ms > 0) {
+    const auto [messages, bytes] = queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
+    if (messages > 0) drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
+  }
+  counters_.correlation_timeouts += replies_due_.expire(now - kReplyTimeout);
+  if (correlation_) {
+    counters_.correlation_timeouts += correlation_->in_flight.expire(
+        now - std::chrono::milliseconds(correlation_->config.timeout_ms));
+  }
+  for (auto& limiter : drop_log_) limiter.tick(now);
+}
+
+bool Route::drained() const {
+  return queue_.empty() && reply_backlog_.empty() && (!config_.request_reply() || replies_due_.empty());
+}
+
+void Route::drop_remaining(DropReason reason) {
+  const auto [messages, bytes] = queue_.clear();
+  if (messages > 0) drop(reason, messages, Clock::now(), "messages still queued at exit dropped");
+  if (!reply_backlog_.empty()) {
+    drop(reason, reply_backlog_.size(), Clock::now(), "replies still undelivered at exit dropped");
+    reply_backlog_.clear();
+  }
+}
+
+void Route::close(std::chrono::milliseconds backend_linger) {
+  backend_.set(zmq::sockopt::linger, static_cast<int>(backend_linger.count()));
+  frontend_.set(zmq::sockopt::linger, 0);
+  zmq_socket_monitor(frontend_.handle(), nullptr, 0);
+  zmq_socket_monitor(backend_.handle(), nullptr, 0);
+  frontend_.close();
+  backend_.close();
+  frontend_monitor_.socket.close();
+  backend_monitor_.socket.close();
+}
+
+void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
+                 std::string_view why) {
+  counters_.dropped[static_cast<std::size_t>(reason)] += count;
+  drop_log_[static_cast<std::size_t>(reason)].warn(
+      now, why, {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}});
+}
+
+void Route::publish(Clock::time_point now) {
+  RouteGauges gauges;
+  gauges.queue_messages = static_cast<double>(queue_.size());
+  gauges.queue_bytes = static_cast<double>(queue_.bytes());
+  gauges.queue_capacity_messages = static_cast<double>(queue_.max_messages());
+  gauges.queue_capacity_bytes = static_cast<double>(queue_.max_bytes());
+  if (const auto oldest = queue_.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
+  gauges.backend_up = backend_monitor_.presence.up() ? 1 : 0;
+  gauges.backend_peers = static_cast<double>(backend_monitor_.presence.peers());
+  gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence.peers());
+  gauges.in_flight = static_cast<double>(in_flight());
+  metrics_.publish(counters_, gauges);
+}
+
+nlohmann::json Route::status(Clock::time_point now) const {
+  nlohmann::json dropped = nlohmann::json::object();
+  for (std::size_t i = 0; i < kDropReasons; ++i) {
+    dropped[to_label(static_cast<DropReason>(i))] = counters_.dropped[i];
+  }
+  nlohmann::json flushes = nlohmann::json::object();
+  for (std::size_t i = 0; i < kFlushTriggers; ++i) {
+    flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
+  }
+  const auto oldest = queue_.oldest();
+  return {
+      {"name", config_.name},
+      {"mode", config_.request_reply() ? "request-reply" : "pipeline"},
+      {"frontend",
+       {{"type", to_string(config_.frontend.type)},
+        {"endpoints", frontend_endpoints_},
+        {"peers", frontend_monitor_.presence.peers()}}},
+      {"backend",
+       {{"type", to_string(config_.backend.type)},
+        {"endpoints", backend_endpoints_},
+        {"peers", backend_monitor_.presence.peers()},
+        {"up", backend_monitor_.presence.up()}}},
+      {"queue",
+       {{"messages", queue_.size()},
+        {"bytes", queue_.bytes()},
+        {"capacity_messages", queue_.max_messages()},
+        {"capacity_bytes", queue_.max_bytes()},
+        {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
+        {"overflow", to_string(config_.queue.overflow)}}},
+      {"in_flight", in_flight()},
+      {"received", counters_.received_messages},
+      {"forwarded", counters_.forwarded_messages},
+      {"replies", counters_.replies},
+      {"dropped", dropped},
+      {"flushes", flushes},
+  };
+}
+
+}  // namespace tidepool::proxy
