@@ -80,13 +80,16 @@ def main():
         push.connect(args.results)
         while True:
             rid, res = done.get()
-            push.send(res)
+            # Counted as answered before the send: tidepool may see the result, free an
+            # in-flight slot and hand over the next request before send() returns here.
+            t = time.monotonic()
             with lock:
                 state["outstanding"] -= 1
                 out = state["outstanding"]
+            push.send(res)
             if not args.quiet:
-                emit(ev="answer", id=rid if rid is not None else "MISSING",
-                     t=time.monotonic(), outstanding=out)
+                emit(ev="answer", id=rid if rid is not None else "MISSING", t=t,
+                     outstanding=out)
 
     threads = [threading.Thread(target=reader, daemon=True),
                threading.Thread(target=sender, daemon=True)]
