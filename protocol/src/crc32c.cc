@@ -47,8 +47,7 @@ std::uint32_t update_portable(std::uint32_t crc, const unsigned char* p, std::si
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TIDEPOOL_CRC32C_HW 1
-__attribute__((target("sse4.2"))) std::uint32_t update_hw(std::uint32_t crc,
-                                                          const unsigned char* p,
+__attribute__((target("sse4.2"))) std::uint32_t update_hw(std::uint32_t crc, const unsigned char* p,
                                                           std::size_t n) noexcept {
   std::uint64_t c = crc;
   while (n >= 8) {

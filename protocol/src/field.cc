@@ -325,7 +325,8 @@ std::optional<RawField> find_sexpr(std::string_view body, std::size_t start,
         }
         break;
       case Tok::kClose:
-        if (cand == Cand::kValue && depth == cand_depth) return make_field(value, BodyFormat::kSexpr);
+        if (cand == Cand::kValue && depth == cand_depth)
+          return make_field(value, BodyFormat::kSexpr);
         cand = Cand::kNone;
         if (depth == 1) return std::nullopt;  // end of the outer list
         --depth;

@@ -38,8 +38,7 @@ void encode_done_to(Out& out, std::uint64_t sequence) {
 }
 
 template <typename Out>
-void encode_message_to(Out& out, std::uint64_t sequence,
-                       std::span<const std::string_view> frames) {
+void encode_message_to(Out& out, std::uint64_t sequence, std::span<const std::string_view> frames) {
   encode_message_record_of(out, sequence, frames);
 }
 
@@ -117,7 +116,8 @@ DecodeResult decode_record(std::span<const std::byte> buf, std::size_t max_recor
     r.record.kind = RecordKind::kDone;
   } else if (kind == static_cast<std::uint8_t>(RecordKind::kMessage)) {
     r.record.kind = RecordKind::kMessage;
-    if (payload.size() < 4) return fail(DecodeStatus::kCorrupt, "message record without frame count");
+    if (payload.size() < 4)
+      return fail(DecodeStatus::kCorrupt, "message record without frame count");
     const std::size_t count = load_le32(payload.data());
     payload = payload.subspan(4);
     // Each frame needs at least its size field: bounds the allocation below.

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint32_t bitwise = 0xFFFFFFFFu;
   for (std::size_t i = 0; i < size; ++i) {
     bitwise ^= data[i];
-    for (int k = 0; k < 8; ++k) bitwise = (bitwise & 1u) ? (bitwise >> 1) ^ 0x82F63B78u : bitwise >> 1;
+    for (int k = 0; k < 8; ++k)
+      bitwise = (bitwise & 1u) ? (bitwise >> 1) ^ 0x82F63B78u : bitwise >> 1;
   }
   if (~bitwise != whole) std::abort();
   if (size > 0) {

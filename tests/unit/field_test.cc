@@ -73,8 +73,9 @@ TEST_CASE("SWIMMY results: request_id inside (result . (...))") {
   REQUIRE(raw);
   CHECK_FALSE(raw->quoted);
   // The undotted spelling a Lisp printer produces for the same data.
-  CHECK(rid(R"(((type . "BACKTEST_RESULT") (result (strategy_name . "X") (request_id . "u-1"))))") ==
-        "u-1"s);
+  CHECK(
+      rid(R"(((type . "BACKTEST_RESULT") (result (strategy_name . "X") (request_id . "u-1"))))") ==
+      "u-1"s);
 }
 
 TEST_CASE("the MISSING answer") {
@@ -86,8 +87,9 @@ TEST_CASE("the MISSING answer") {
 }
 
 TEST_CASE("JSON results and requests") {
-  CHECK(rid(R"({"type":"BACKTEST_RESULT","result":{"strategy_name":"X","sharpe":0.4,"request_id":"abc-123"}})") ==
-        "abc-123"s);
+  CHECK(
+      rid(R"({"type":"BACKTEST_RESULT","result":{"strategy_name":"X","sharpe":0.4,"request_id":"abc-123"}})") ==
+      "abc-123"s);
   CHECK(rid(R"({"action": "BACKTEST", "request_id": "r-1", "strategy": {"request_id": "no"}})") ==
         "r-1"s);
   CHECK(extract_field(R"({"a": 12.5e3, "b": true})", "a") == "12.5e3"s);
@@ -211,8 +213,8 @@ TEST_CASE("9 MB inline-candle request") {
   CHECK(rid(body) == "9mb-0000-4000-8000-000000000000"s);
   CHECK_FALSE(extract_field(body, "o"));  // only inside candles
   CHECK(rid(json) == "json-9mb"s);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   MESSAGE("three scans of ~9 MB took " << ms << " ms");  // informative, no timing assertion
 }
