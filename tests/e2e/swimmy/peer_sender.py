@@ -42,7 +42,6 @@ def main():
     sock.connect(args.endpoint)
     emit(ev="ready", name=args.name, t=time.monotonic())
 
-    # A pool of pre-rendered typical bodies keeps big bursts CPU-cheap; ids stay unique.
     start = time.monotonic()
     nbytes = 0
     for i in range(args.count):
