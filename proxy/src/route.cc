@@ -86,7 +86,6 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       frontend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
       backend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
       queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
-      replies_due_(config.queue.max_messages * 16 + 100000),
       metrics_(metrics, config.name) {
   const auto max_frame = static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
   configure_socket(frontend_, config.frontend, false, max_frame);
@@ -164,7 +163,7 @@ bool Route::can_read_frontend(bool stopping) const {
 
 std::size_t Route::in_flight() const {
   if (correlation_) return correlation_->in_flight.size();
-  return replies_due_.size();
+  return pending_.size();
 }
 
 bool Route::may_forward_more() const {
@@ -247,38 +246,48 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
 }
 
 bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
-  // The key must be read before the frames move into libzmq.
-  std::string key;
-  bool track = false;
-  if (config_.request_reply()) {
-    key = protocol::routing_id(message);
-    track = true;
-  } else if (correlation_) {
-    const auto value = protocol::extract_field(message.frame_view(message.size() - 1),
-                                               correlation_->config.key);
-    if (value) {
-      key = std::string(*value);
-      track = true;
-    }
-  }
   const std::size_t bytes = message.bytes();
   const std::size_t frames = message.size();
-  for (std::size_t i = 0; i < frames; ++i) {
-    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
-    if (zmq_msg_send(message[i].handle(), backend_.handle(), flags) < 0) {
-      // Only the first frame can block: libzmq accepts the rest of a started message.
-      if (i == 0 && zmq_errno() == EAGAIN) return false;
+  if (config_.request_reply()) {
+    // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied
+    // before libzmq takes it, the other frames after the first send proved there is room.
+    zmq::message_t routing_id;
+    routing_id.copy(message[0]);
+    if (zmq_msg_send(message[0].handle(), backend_.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+      if (zmq_errno() == EAGAIN) return false;
       throw zmq::error_t();
     }
+    const std::uint64_t sequence = ++next_sequence_;
+    PendingRequest pending{{}, now};
+    pending.request.push_back(std::move(routing_id));
+    backend_.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
+    for (std::size_t i = 1; i < frames; ++i) {
+      zmq::message_t copy;
+      copy.copy(message[i]);  // shares the payload (reference counted), no byte copy
+      pending.request.push_back(std::move(copy));
+      backend_.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+    pending_.emplace(sequence, std::move(pending));
+  } else {
+    // The correlation key must be read before the frames move into libzmq.
+    std::optional<std::string> key;
+    if (correlation_) {
+      key = protocol::extract_field(message.frame_view(frames - 1), correlation_->config.key);
+    }
+    for (std::size_t i = 0; i < frames; ++i) {
+      const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+      if (zmq_msg_send(message[i].handle(), backend_.handle(), flags) < 0) {
+        // Only the first frame can block: libzmq accepts the rest of a started message.
+        if (i == 0 && zmq_errno() == EAGAIN) return false;
+        throw zmq::error_t();
+      }
+    }
+    if (key && correlation_->in_flight.add(*key, now)) counters_.correlation_timeouts += 1;
   }
   message.clear();
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
   if (config_.flush.drain_rate > 0) tokens_ -= 1;
-  if (track) {
-    InFlight& tracker = correlation_ ? correlation_->in_flight : replies_due_;
-    if (tracker.add(key, now)) counters_.correlation_timeouts += 1;
-  }
   return true;
 }
 
@@ -314,16 +323,47 @@ void Route::read_replies(Clock::time_point now) {
 }
 
 void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
-  if (!protocol::split_envelope(reply)) {
+  // Expected: [routing id, sequence (8 bytes), rest of the envelope, "", body…].
+  std::uint64_t sequence = 0;
+  if (reply.size() < 4 || reply[1].size() != sizeof sequence) {
     drop(DropReason::kMalformed, 1, now,
-         "reply without its envelope (routing id, empty delimiter) dropped");
+         "reply without the envelope tidepool sent (routing id, sequence, delimiter) dropped");
     return;
   }
-  if (const auto sent = replies_due_.complete(protocol::routing_id(reply))) {
-    metrics_.request_duration.observe(seconds(now - *sent));
+  std::memcpy(&sequence, reply[1].data(), sizeof sequence);
+  const auto pending = pending_.find(sequence);
+  if (pending == pending_.end()) {
+    // Answered already: the request was sent again after a backend peer was lost, and both
+    // copies were answered. The client gets exactly one reply.
+    log::debug("duplicate reply ignored", {{"route", config_.name}});
+    return;
   }
-  reply_backlog_.push_back(std::move(reply));
+  metrics_.request_duration.observe(seconds(now - pending->second.sent));
+  pending_.erase(pending);
+  protocol::Multipart to_client;
+  for (std::size_t i = 0; i < reply.size(); ++i) {
+    if (i != 1) to_client.push_back(std::move(reply[i]));
+  }
+  if (!protocol::split_envelope(to_client)) {
+    drop(DropReason::kMalformed, 1, now, "reply without an empty delimiter frame dropped");
+    return;
+  }
+  reply_backlog_.push_back(std::move(to_client));
   retry_replies();
+}
+
+void Route::requeue_in_flight(Clock::time_point now) {
+  if (pending_.empty()) return;
+  // libzmq does not say which peer held which request, so every unanswered request goes
+  // back to the head of the queue, oldest first; a reply that still comes for the old copy
+  // is recognised by its sequence and ignored.
+  const std::size_t count = pending_.size();
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    queue_.push_front(QueuedMessage{std::move(it->second.request), now});
+  }
+  pending_.clear();
+  log::info("backend peer lost: unanswered requests queued again",
+            {{"route", config_.name}, {"requests", std::to_string(count)}});
 }
 
 void Route::retry_replies() {
@@ -386,8 +426,10 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
                                            {"address", address.to_string()}});
     }
     if (!backend) continue;
+    const bool lost_peer = monitor.presence.disconnects() > counters_.backend_disconnects;
     counters_.backend_connects = monitor.presence.connects();
     counters_.backend_disconnects = monitor.presence.disconnects();
+    if (lost_peer && config_.request_reply()) requeue_in_flight(now);
     if (change == Presence::Change::kUp) {
       log::info("backend up", {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
       flush(FlushTrigger::kConnect, now);
@@ -422,7 +464,10 @@ void Route::on_timer(Clock::time_point now) {
     const auto [messages, bytes] = queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
     if (messages > 0) drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
   }
-  counters_.correlation_timeouts += replies_due_.expire(now - kReplyTimeout);
+  while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
+    pending_.erase(pending_.begin());
+    counters_.correlation_timeouts += 1;
+  }
   if (correlation_) {
     counters_.correlation_timeouts += correlation_->in_flight.expire(
         now - std::chrono::milliseconds(correlation_->config.timeout_ms));
@@ -431,7 +476,7 @@ void Route::on_timer(Clock::time_point now) {
 }
 
 bool Route::drained() const {
-  return queue_.empty() && reply_backlog_.empty() && (!config_.request_reply() || replies_due_.empty());
+  return queue_.empty() && reply_backlog_.empty() && pending_.empty();
 }
 
 void Route::drop_remaining(DropReason reason) {

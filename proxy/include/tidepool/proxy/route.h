@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +77,6 @@ class Route {
   }
 
  private:
-  enum class SendResult { kSent, kWouldBlock, kUnroutable };
   struct Monitor {
     zmq::socket_t socket;
     Presence presence;
@@ -88,6 +88,7 @@ class Route {
   void read_replies(Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
   void retry_replies();
+  void requeue_in_flight(Clock::time_point now);
   void read_monitor(Monitor& monitor, bool backend, Clock::time_point now);
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why);
   void note_result(const protocol::Multipart& message, Clock::time_point now);
@@ -109,7 +110,15 @@ class Route {
 
   MessageQueue queue_;
   std::deque<protocol::Multipart> reply_backlog_;  // replies a client could not take yet
-  InFlight replies_due_;                           // request-reply: by routing id
+  // Request-reply: each forwarded request carries a sequence frame after the routing id
+  // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a
+  // lost backend peer held can be sent again. Ordered by sequence, i.e. by send time.
+  struct PendingRequest {
+    protocol::Multipart request;  // as received (no sequence frame); frames share payloads
+    Clock::time_point sent;
+  };
+  std::map<std::uint64_t, PendingRequest> pending_;
+  std::uint64_t next_sequence_ = 0;
   std::unique_ptr<Correlation> correlation_;       // this route's requests, if correlated
   Correlation* results_of_ = nullptr;              // requests this route's results answer
 
