@@ -38,7 +38,8 @@ def main():
                 body = pull.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            ok = body.startswith(b'((type . "BACKTEST_RESULT") (result . (') and body.endswith(b")))")
+            ok = (body.startswith(b'((type . "BACKTEST_RESULT") (result . (')
+                  and body.endswith(b")))"))
             emit(ev="result", id=wire.request_id_of(body), t=time.monotonic(), n=len(body),
                  well_formed=ok)
         time.sleep(args.loop_ms / 1000.0)

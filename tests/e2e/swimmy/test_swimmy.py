@@ -310,7 +310,6 @@ def scenario_service_restart(args):
             return (r == len(sent) and q == 0 and svc2.count("recv") == f - f_kill
                     and svc2.count("answer") == svc2.count("recv"))
         wait_until(svc2_caught_up, 60, "service2 took and answered everything after the kill")
-        expected = svc1.count("answer") + svc2.count("answer")
         # Results of service1 still in its PUSH buffer at the kill never reach tidepool.
         wait_until(lambda: len(env.results()) >= svc2.count("answer"), 30, "results")
         settle(env, len(env.results()), 30)
@@ -343,8 +342,9 @@ def scenario_service_restart(args):
         drain = (env.sampler.first_time(t_up, lambda m: m.get(
             "tidepool_queue_messages", route="requests") == 0) or float("nan")) - t_up
         report("service_restart", answered, len(sent), drain,
-               f" (requests queue empty after service2 came up); lost with the killed service: {len(lost)} (forwarded to it before the "
-               f"kill {f_kill:.0f}: taken by its app {svc1_taken}, still in its libzmq "
+               " (requests queue empty after service2 came up); lost with the killed "
+               f"service: {len(lost)} (forwarded to it before the kill {f_kill:.0f}: "
+               f"taken by its app {svc1_taken}, still in its libzmq "
                f"buffers {in_buffers:.0f}, taken but unanswered {unanswered_by_svc1}); "
                f"queued while down {q_down:.0f}; sent after the kill all answered")
         ok = True
@@ -406,7 +406,8 @@ def scenario_brain_restart(args):
         drain = (env.sampler.first_time(t_up, lambda m: m.get(
             "tidepool_queue_messages", route="results") == 0) or float("nan")) - t_up
         report("brain_restart", len(sent) - len(lost), len(sent), drain,
-               f" (results queue empty after brain2 came up); results queued in tidepool while the brain was down: {q_down:.0f} "
+               " (results queue empty after brain2 came up); results queued in tidepool "
+               f"while the brain was down: {q_down:.0f} "
                f"(max {env.sampler.max_of('tidepool_queue_messages', route='results'):.0f}),"
                f" all delivered to the new brain; lost in the killed brain's own libzmq "
                f"buffer: {len(lost)}")
