@@ -108,11 +108,14 @@ class Env:
         rc = self.tp.terminate(timeout=30)
         for p in self.senders + self.services + self.brains:
             p.kill()
+        if ok and rc != 0:
+            ok = False
+            log(f"  tidepool exited with {rc} on SIGTERM (contract: 0)")
         if not ok:
             log(f"  tidepool log tail ({self.tp.log_path}):\n" + self.tp.log_tail())
         elif not self.args.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
-        return rc
+        check(rc == 0, f"tidepool exit status {rc} after SIGTERM")
 
 
 def expect_exactly_once(sent, results, what):
@@ -442,6 +445,61 @@ def scenario_burst(args):
         report("burst", answered, len(sent), drain,
                f" (first send → last result); sender blocked {send_time:.2f} s for 5000 "
                f"sends; max requests queued (sampled) {qmax:.0f}")
+        ok = True
+    finally:
+        env.close(ok)
+
+
+@scenario
+def scenario_overflow(args):
+    """The shipped overflow choices with small queues: a full requests queue (drop-oldest)
+    never stalls the senders and keeps the newest requests in order; a full results queue
+    (block) loses nothing while the brain is away."""
+
+    def mutate(cfg):
+        h.route(cfg, "requests")["queue"]["max_messages"] = 200
+        h.route(cfg, "results")["queue"]["max_messages"] = 50
+    env = Env(args, "overflow", mutate)
+    ok = False
+    try:
+        check(h.route(env.cfg, "requests")["queue"]["overflow"] == "drop-oldest" and
+              h.route(env.cfg, "results")["queue"]["overflow"] == "block",
+              "scenario written for the shipped choices drop-oldest / block")
+        # 20000: more than libzmq and TCP buffers hold (with `block` this sender stalls
+        # after ~9500 sends here), so only a non-blocking policy lets it finish.
+        n = 20000
+        s = env.sender("school", n, rate=0, seed=71)
+        t0 = time.monotonic()
+        s.wait_event("delivered", 30)  # a stalled sender would time out here
+        stall = s.evs("delivered")[0]["t"] - s.evs("ready")[0]["t"]
+        sent = env.sent()
+        m = wait_until(lambda: (lambda m: m if m.val("tidepool_received_messages_total",
+                                                     route="requests") == n else None)(
+            env.tp.metrics()), 30, f"{n} requests received")
+        q = m.val("tidepool_queue_messages", route="requests")
+        ev = m.val("tidepool_dropped_messages_total", route="requests", reason="evicted")
+        check(q == 200 and ev == n - 200, f"queue {q}, evicted {ev}; expected 200 and {n - 200}")
+        svc = env.service(delay_ms="0,1")
+        wait_until(lambda: svc.count("recv") == 200 and svc.count("answer") == 200, 30,
+                   "service answered the 200 kept requests")
+        kept = [e["id"] for e in svc.evs("recv")]
+        newest = [e["id"] for e in sent[-200:]]
+        check(kept == newest, "drop-oldest did not keep the newest 200 requests in order")
+        # Results: the brain is away; tidepool's results queue fills (50) and then stops
+        # reading; the rest waits in libzmq buffers. Nothing is dropped.
+        wait_until(lambda: env.tp.metrics().val("tidepool_queue_messages",
+                                                route="results") >= 50, 15, "results queue full")
+        qr = env.tp.metrics().val("tidepool_queue_messages", route="results")
+        brain = env.brain()
+        settle(env, 200, 30)
+        got = [r["id"] for r in brain.evs("result")]
+        check(sorted(got) == sorted(newest), "results delivered differ from answered requests")
+        m = env.tp.metrics()
+        no_drops(m, "results")
+        report("overflow", 200, len(sent), None,
+               f"; sender never stalled ({n} sends in {stall:.2f} s with a 200-message "
+               f"queue and no service); evicted {ev:.0f} oldest, kept the newest 200 in order; "
+               f"results queue held {qr:.0f} while the brain was away (block), none dropped")
         ok = True
     finally:
         env.close(ok)
