@@ -1,5 +1,6 @@
 #include "tidepool/protocol/field.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +20,25 @@ std::size_t skip_prefix(std::string_view body) noexcept {
 }
 
 enum class Tok { kOpen, kClose, kDot, kString, kAtom, kColon, kComma, kEnd };
+
+using ByteSet = std::array<bool, 256>;
+
+constexpr ByteSet byte_set(std::string_view members) {
+  ByteSet set{};
+  for (const char c : members) set[static_cast<unsigned char>(c)] = true;
+  return set;
+}
+
+// Bytes that matter while skipping a list/container nobody looks inside; every other byte
+// is passed over by a tight loop (most of a 9 MB inline-candle body).
+constexpr ByteSet kSexprSkipStops = byte_set("()\"\\|;");
+constexpr ByteSet kJsonSkipStops = byte_set("{}[]\"");
+
+// Index of the closing quote of a string whose contents start at `i`, or s.size().
+std::size_t string_end(std::string_view s, std::size_t i) noexcept {
+  while (i < s.size() && s[i] != '"') i += (s[i] == '\\') ? 2u : 1u;
+  return i < s.size() ? i : s.size();
+}
 
 struct Token {
   Tok kind = Tok::kEnd;
@@ -54,6 +74,50 @@ Token lex_string(std::string_view s, std::size_t open, std::size_t& next) noexce
 class SexprLexer {
  public:
   SexprLexer(std::string_view s, std::size_t pos) noexcept : s_(s), pos_(pos) {}
+
+  // Consumes the rest of a list whose '(' was just returned, through its matching ')',
+  // by the same lexical rules as next(). Returns false at the end of the input.
+  bool skip_list() noexcept {
+    std::size_t level = 1;
+    std::size_t i = pos_;
+    const std::size_t n = s_.size();
+    while (i < n) {
+      const char c = s_[i];
+      if (!kSexprSkipStops[static_cast<unsigned char>(c)]) {
+        ++i;
+        continue;
+      }
+      switch (c) {
+        case '(':
+          ++level;
+          ++i;
+          break;
+        case ')':
+          ++i;
+          if (--level == 0) {
+            pos_ = i;
+            return true;
+          }
+          break;
+        case '"':
+          i = string_end(s_, i + 1) + 1;
+          break;
+        case '\\':
+          i += 2;
+          break;
+        case '|':
+          ++i;
+          while (i < n && s_[i] != '|') i += (s_[i] == '\\') ? 2u : 1u;
+          ++i;
+          break;
+        default:  // ';' comment
+          while (i < n && s_[i] != '\n') ++i;
+          break;
+      }
+    }
+    pos_ = n;
+    return false;
+  }
 
   Token next() noexcept {
     for (;;) {
@@ -114,6 +178,35 @@ class SexprLexer {
 class JsonLexer {
  public:
   JsonLexer(std::string_view s, std::size_t pos) noexcept : s_(s), pos_(pos) {}
+
+  // Consumes the rest of a container whose opening bracket was just returned, through its
+  // closing one (brackets of either kind count alike, as in next()). False at the end.
+  bool skip_container() noexcept {
+    std::size_t level = 1;
+    std::size_t i = pos_;
+    const std::size_t n = s_.size();
+    while (i < n) {
+      const char c = s_[i];
+      if (!kJsonSkipStops[static_cast<unsigned char>(c)]) {
+        ++i;
+        continue;
+      }
+      if (c == '"') {
+        i = string_end(s_, i + 1) + 1;
+      } else if (c == '{' || c == '[') {
+        ++level;
+        ++i;
+      } else {
+        ++i;
+        if (--level == 0) {
+          pos_ = i;
+          return true;
+        }
+      }
+    }
+    pos_ = n;
+    return false;
+  }
 
   Token next() noexcept {
     while (pos_ < s_.size() && is_space(s_[pos_])) ++pos_;
@@ -321,7 +414,10 @@ std::optional<RawField> find_sexpr(std::string_view body, std::size_t start,
           cand = Cand::kHead;
           cand_depth = depth;
         } else {
-          cand = Cand::kNone;  // a list inside a candidate disqualifies it
+          // Nothing inside this list can match (and it disqualifies a candidate it is in).
+          cand = Cand::kNone;
+          if (!lex.skip_list()) return std::nullopt;
+          --depth;
         }
         break;
       case Tok::kClose:
@@ -369,45 +465,40 @@ std::optional<RawField> find_json(std::string_view body, std::size_t start,
                                   std::string_view key) noexcept {
   JsonLexer lex(body, start);
   lex.next();  // the outer '{'
-  std::size_t depth = 1;
-  bool in_result = false;  // inside the object that is the top-level "result" member's value
-  // Position within a member of the object being searched (depth 1, or 2 in "result").
+  // The scan is always at member level of the top-level object or, inside the object
+  // that is the top-level "result" member's value, of that one: every other container is
+  // skipped whole.
+  bool in_result = false;
   enum class Member { kExpectKey, kAfterKey, kExpectValue, kAfterValue };
   Member st = Member::kExpectKey;
   bool key_match = false;
   bool key_is_result = false;
   for (;;) {
     const Token t = lex.next();
-    const std::size_t member_depth = in_result ? 2 : 1;
     switch (t.kind) {
       case Tok::kEnd:
         return std::nullopt;
       case Tok::kOpen:
-        if (depth == member_depth && st == Member::kExpectValue) {
-          if (t.text == "{" && key_is_result && depth == 1) {
-            in_result = true;
-            ++depth;
-            st = Member::kExpectKey;
-            break;
-          }
-          st = Member::kAfterValue;  // once the container closes
+        if (st == Member::kExpectValue && key_is_result && t.text == "{") {
+          in_result = true;
+          st = Member::kExpectKey;
+          key_match = false;
+          key_is_result = false;
+          break;
         }
-        ++depth;
+        st = Member::kAfterValue;
+        if (!lex.skip_container()) return std::nullopt;
         break;
       case Tok::kClose:
-        --depth;
-        if (depth == 0) return std::nullopt;  // end of the top-level object
-        if (in_result && depth < 2) {
-          in_result = false;
-          st = Member::kAfterValue;
-        }
+        if (!in_result) return std::nullopt;  // end of the top-level object
+        in_result = false;
+        st = Member::kAfterValue;
         break;
       case Tok::kString:
       case Tok::kAtom:
-        if (depth != member_depth) break;
         if (st == Member::kExpectKey && t.kind == Tok::kString) {
           key_match = json_key_equals(t, key);
-          key_is_result = depth == 1 && json_key_equals(t, "result");
+          key_is_result = !in_result && json_key_equals(t, "result");
           st = Member::kAfterKey;
         } else if (st == Member::kExpectValue) {
           if (key_match) return make_field(t, BodyFormat::kJson);
@@ -417,16 +508,12 @@ std::optional<RawField> find_json(std::string_view body, std::size_t start,
         }
         break;
       case Tok::kColon:
-        if (depth == member_depth) {
-          st = (st == Member::kAfterKey) ? Member::kExpectValue : Member::kAfterValue;
-        }
+        st = (st == Member::kAfterKey) ? Member::kExpectValue : Member::kAfterValue;
         break;
       case Tok::kComma:
-        if (depth == member_depth) {
-          st = Member::kExpectKey;
-          key_match = false;
-          key_is_result = false;
-        }
+        st = Member::kExpectKey;
+        key_match = false;
+        key_is_result = false;
         break;
       default:
         break;
