@@ -1,0 +1,301 @@
+#include "tidepool/proxy/queue.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+using tidepool::protocol::Multipart;
+using tidepool::proxy::Clock;
+using tidepool::proxy::MessageQueue;
+using tidepool::proxy::OfferResult;
+using tidepool::proxy::Overflow;
+using tidepool::proxy::QueuedMessage;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A one-frame message of exactly `bytes` bytes whose content starts with `tag`, so the test can
+// tell messages apart after they went through the queue.
+Multipart message(const std::string& tag, std::size_t bytes) {
+  std::string payload = tag;
+  payload.resize(bytes, '.');
+  Multipart m;
+  m.push_back(std::string_view(payload));
+  return m;
+}
+
+// Two frames: a routing-id-like frame and a body; bytes counts both.
+Multipart two_frames(std::size_t first, std::size_t second) {
+  Multipart m;
+  m.push_back(std::string_view(std::string(first, 'a')));
+  m.push_back(std::string_view(std::string(second, 'b')));
+  return m;
+}
+
+std::string tag_of(const QueuedMessage& q, std::size_t tag_length = 1) {
+  return std::string(q.message.frame_view(0).substr(0, tag_length));
+}
+
+// Pops everything and returns the tags in order.
+std::vector<std::string> drain(MessageQueue& queue) {
+  std::vector<std::string> tags;
+  while (!queue.empty()) tags.push_back(tag_of(queue.pop()));
+  return tags;
+}
+
+const Clock::time_point t0 = Clock::now();
+
+}  // namespace
+
+TEST_CASE("a new queue is empty and reports its bounds") {
+  MessageQueue queue(10, 1000, Overflow::kBlock);
+  CHECK(queue.empty());
+  CHECK(queue.size() == 0);
+  CHECK(queue.bytes() == 0);
+  CHECK(queue.max_messages() == 10);
+  CHECK(queue.max_bytes() == 1000);
+  CHECK_FALSE(queue.full());
+  CHECK_FALSE(queue.oldest().has_value());
+}
+
+TEST_CASE("bytes counts every frame of a multipart message") {
+  MessageQueue queue(10, 1000, Overflow::kBlock);
+  CHECK(queue.offer(two_frames(5, 37), t0).accepted);
+  CHECK(queue.bytes() == 42);
+  CHECK(queue.pop().message.size() == 2);
+  CHECK(queue.bytes() == 0);
+}
+
+TEST_CASE("FIFO order over many messages") {
+  MessageQueue queue(5000, 1 << 30, Overflow::kBlock);
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(queue.offer(message(std::to_string(i) + ":", 10), t0).accepted);
+  }
+  CHECK(queue.size() == 3000);
+  CHECK(queue.bytes() == 30000);
+  for (int i = 0; i < 3000; ++i) {
+    const QueuedMessage head = queue.pop();
+    const std::string expected = std::to_string(i) + ":";
+    REQUIRE(head.message.frame_view(0).substr(0, expected.size()) == expected);
+  }
+  CHECK(queue.empty());
+  CHECK(queue.bytes() == 0);
+}
+
+TEST_CASE("block: the count bound makes full(), and offers are still accepted") {
+  MessageQueue queue(3, 1000, Overflow::kBlock);
+  CHECK(queue.offer(message("a", 10), t0).accepted);
+  CHECK(queue.offer(message("b", 10), t0).accepted);
+  CHECK_FALSE(queue.full());
+  CHECK(queue.offer(message("c", 10), t0).accepted);
+  CHECK(queue.full());
+  // The route stops reading while full(); a message already read must never be lost.
+  const OfferResult extra = queue.offer(message("d", 10), t0);
+  CHECK(extra.accepted);
+  CHECK(extra.evicted == 0);
+  CHECK(extra.evicted_bytes == 0);
+  CHECK(queue.size() == 4);
+  CHECK(queue.bytes() == 40);
+  CHECK(drain(queue) == std::vector<std::string>{"a", "b", "c", "d"});
+  CHECK_FALSE(queue.full());
+}
+
+TEST_CASE("block: the byte bound makes full() at or above max_bytes") {
+  MessageQueue queue(100, 100, Overflow::kBlock);
+  CHECK(queue.offer(message("a", 60), t0).accepted);
+  CHECK_FALSE(queue.full());
+  CHECK(queue.offer(message("b", 39), t0).accepted);
+  CHECK(queue.bytes() == 99);
+  CHECK_FALSE(queue.full());
+  CHECK(queue.offer(message("c", 1), t0).accepted);
+  CHECK(queue.bytes() == 100);
+  CHECK(queue.full());
+  // Passed by at most one message under block (class comment).
+  CHECK(queue.offer(message("d", 50), t0).accepted);
+  CHECK(queue.bytes() == 150);
+  CHECK(queue.full());
+  queue.pop();  // a: 60
+  CHECK(queue.bytes() == 90);
+  CHECK_FALSE(queue.full());
+}
+
+TEST_CASE("drop-newest: refuses at the count bound, queue unchanged") {
+  MessageQueue queue(2, 1000, Overflow::kDropNewest);
+  CHECK(queue.offer(message("a", 10), t0).accepted);
+  CHECK(queue.offer(message("b", 20), t0).accepted);
+  CHECK(queue.full());
+  const OfferResult refused = queue.offer(message("c", 5), t0);
+  CHECK_FALSE(refused.accepted);
+  CHECK(refused.evicted == 0);
+  CHECK(refused.evicted_bytes == 0);
+  CHECK(queue.size() == 2);
+  CHECK(queue.bytes() == 30);
+  CHECK(drain(queue) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("drop-newest: refuses a message that would pass the byte bound") {
+  MessageQueue queue(100, 100, Overflow::kDropNewest);
+  CHECK(queue.offer(message("a", 60), t0).accepted);
+  CHECK_FALSE(queue.offer(message("b", 41), t0).accepted);
+  CHECK(queue.bytes() == 60);
+  CHECK(queue.size() == 1);
+  // Exactly filling the bound is allowed.
+  CHECK(queue.offer(message("c", 40), t0).accepted);
+  CHECK(queue.bytes() == 100);
+  CHECK(queue.full());
+  CHECK_FALSE(queue.offer(message("d", 1), t0).accepted);
+  CHECK(drain(queue) == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("drop-oldest: evicts the head at the count bound and reports its bytes") {
+  MessageQueue queue(3, 1000, Overflow::kDropOldest);
+  CHECK(queue.offer(message("a", 10), t0).accepted);
+  CHECK(queue.offer(message("b", 20), t0 + 1ms).accepted);
+  CHECK(queue.offer(message("c", 30), t0 + 2ms).accepted);
+  const OfferResult result = queue.offer(message("d", 5), t0 + 3ms);
+  CHECK(result.accepted);
+  CHECK(result.evicted == 1);
+  CHECK(result.evicted_bytes == 10);
+  CHECK(queue.size() == 3);
+  CHECK(queue.bytes() == 55);
+  CHECK(queue.oldest() == t0 + 1ms);
+  CHECK(drain(queue) == std::vector<std::string>{"b", "c", "d"});
+}
+
+TEST_CASE("drop-oldest: evicts as many heads as the byte bound needs") {
+  MessageQueue queue(100, 100, Overflow::kDropOldest);
+  CHECK(queue.offer(message("a", 40), t0).accepted);
+  CHECK(queue.offer(message("b", 40), t0).accepted);
+  CHECK(queue.offer(message("c", 20), t0).accepted);
+  CHECK(queue.bytes() == 100);
+  // 100 + 50 > 100: drop a (60 + 50 > 100), drop b (20 + 50 <= 100).
+  const OfferResult result = queue.offer(message("d", 50), t0);
+  CHECK(result.accepted);
+  CHECK(result.evicted == 2);
+  CHECK(result.evicted_bytes == 80);
+  CHECK(queue.bytes() == 70);
+  CHECK(queue.size() == 2);
+  // Room already: nothing evicted.
+  const OfferResult fits = queue.offer(message("e", 30), t0);
+  CHECK(fits.accepted);
+  CHECK(fits.evicted == 0);
+  CHECK(fits.evicted_bytes == 0);
+  CHECK(queue.bytes() == 100);
+  CHECK(drain(queue) == std::vector<std::string>{"c", "d", "e"});
+}
+
+TEST_CASE("drop-oldest: a message as large as max_bytes empties the queue and is kept") {
+  MessageQueue queue(100, 100, Overflow::kDropOldest);
+  CHECK(queue.offer(message("a", 30), t0).accepted);
+  CHECK(queue.offer(message("b", 30), t0).accepted);
+  const OfferResult result = queue.offer(message("c", 100), t0);
+  CHECK(result.accepted);
+  CHECK(result.evicted == 2);
+  CHECK(result.evicted_bytes == 60);
+  CHECK(queue.size() == 1);
+  CHECK(queue.bytes() == 100);
+}
+
+TEST_CASE("byte accounting through offer, pop, push_front, expire and clear") {
+  MessageQueue queue(100, 10000, Overflow::kBlock);
+  queue.offer(message("a", 11), t0);
+  queue.offer(two_frames(3, 4), t0 + 1ms);  // 7
+  queue.offer(message("c", 100), t0 + 2ms);
+  CHECK(queue.bytes() == 118);
+
+  QueuedMessage head = queue.pop();
+  CHECK(head.message.bytes() == 11);
+  CHECK(head.enqueued == t0);
+  CHECK(queue.bytes() == 107);
+  CHECK(queue.size() == 2);
+
+  // A send that would block puts the head back: bytes and order are restored.
+  queue.push_front(std::move(head));
+  CHECK(queue.bytes() == 118);
+  CHECK(queue.size() == 3);
+  CHECK(queue.oldest() == t0);
+
+  // ttl 1 ms at t0+2ms: a (age 2 ms) expires, the two-frame one (age 1 ms, not > ttl) stays.
+  const auto expired = queue.expire(t0 + 2ms, 1ms);
+  CHECK(expired.first == 1);
+  CHECK(expired.second == 11);
+  CHECK(queue.bytes() == 107);
+  CHECK(queue.size() == 2);
+
+  const auto cleared = queue.clear();
+  CHECK(cleared.first == 2);
+  CHECK(cleared.second == 107);
+  CHECK(queue.bytes() == 0);
+  CHECK(queue.empty());
+  CHECK_FALSE(queue.oldest().has_value());
+
+  // Still usable after clear.
+  queue.offer(message("z", 9), t0 + 5ms);
+  CHECK(queue.bytes() == 9);
+  CHECK(queue.oldest() == t0 + 5ms);
+}
+
+TEST_CASE("push_front is never refused, even on a full drop-newest queue") {
+  MessageQueue queue(1, 10, Overflow::kDropNewest);
+  CHECK(queue.offer(message("a", 10), t0).accepted);
+  QueuedMessage head = queue.pop();
+  CHECK(queue.offer(message("b", 10), t0 + 1ms).accepted);
+  queue.push_front(std::move(head));
+  CHECK(queue.size() == 2);
+  CHECK(queue.bytes() == 20);
+  CHECK(queue.full());
+  CHECK(drain(queue) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("expire drops only heads older than the ttl and keeps the order of the rest") {
+  MessageQueue queue(100, 10000, Overflow::kBlock);
+  for (int i = 0; i < 6; ++i) {
+    queue.offer(message(std::string(1, static_cast<char>('a' + i)), 10), t0 + i * 10ms);
+  }
+  // now = t0+35ms, ttl 10ms: ages 35, 25, 15 are > 10; age 5 is not, nor -5, -15.
+  const auto dropped = queue.expire(t0 + 35ms, 10ms);
+  CHECK(dropped.first == 3);
+  CHECK(dropped.second == 30);
+  CHECK(queue.size() == 3);
+  CHECK(queue.oldest() == t0 + 30ms);
+  // Age exactly equal to the ttl is not "older than" it.
+  const auto boundary = queue.expire(t0 + 40ms, 10ms);
+  CHECK(boundary.first == 0);
+  CHECK(boundary.second == 0);
+  CHECK(drain(queue) == std::vector<std::string>{"d", "e", "f"});
+}
+
+TEST_CASE("expire stops at the first young head (FIFO, no reordering)") {
+  MessageQueue queue(100, 10000, Overflow::kBlock);
+  queue.offer(message("a", 1), t0 + 50ms);
+  queue.offer(message("b", 1), t0);  // older, but behind a young head
+  const auto dropped = queue.expire(t0 + 55ms, 10ms);
+  CHECK(dropped.first == 0);
+  CHECK(dropped.second == 0);
+  CHECK(drain(queue) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("expire on an empty queue drops nothing") {
+  MessageQueue queue(10, 10, Overflow::kDropOldest);
+  const auto dropped = queue.expire(t0 + 1h, 0ms);
+  CHECK(dropped.first == 0);
+  CHECK(dropped.second == 0);
+}
+
+TEST_CASE("oldest() is the head's enqueue time") {
+  MessageQueue queue(10, 1000, Overflow::kBlock);
+  CHECK_FALSE(queue.oldest().has_value());
+  queue.offer(message("a", 1), t0 + 7ms);
+  queue.offer(message("b", 1), t0 + 9ms);
+  CHECK(queue.oldest() == t0 + 7ms);
+  QueuedMessage head = queue.pop();
+  CHECK(queue.oldest() == t0 + 9ms);
+  queue.push_front(std::move(head));
+  CHECK(queue.oldest() == t0 + 7ms);
+  queue.pop();
+  queue.pop();
+  CHECK_FALSE(queue.oldest().has_value());
+}
