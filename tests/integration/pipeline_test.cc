@@ -1,0 +1,277 @@
+// Pipeline mode (PULL → queue → PUSH) end to end: the real binary, real sockets on loopback.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <zmq.hpp>
+
+#include "harness.h"
+
+using namespace tidepool::test;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+std::string numbered(int i) { return "message-" + std::to_string(i); }
+
+int number_of(const zmq::message_t& message) {
+  return std::stoi(message.to_string().substr(std::string("message-").size()));
+}
+
+double sum_over_triggers(const Tidepool& tidepool, const std::string& route,
+                         const std::string& name) {
+  double total = 0;
+  for (const char* trigger : {"connect", "periodic", "manual", "shutdown", "writable"}) {
+    total += tidepool.metric(name, {{"route", route}, {"trigger", trigger}}).value_or(-1e9);
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("a backlog queued while no backend exists arrives once, in order, when one connects") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({pipeline_route("jobs", front, back)}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(endpoint(front));
+  for (int i = 0; i < 1000; ++i) client.send(zmq::buffer(numbered(i)));
+
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 1000));
+  CHECK(tidepool.metric("tidepool_backend_up", jobs) == 0);
+  CHECK(tidepool.metric("tidepool_queue_bytes", jobs) > 1000 * 9);
+  CHECK(tidepool.metric("tidepool_queue_oldest_age_seconds", jobs) > 0);
+
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  worker.bind(endpoint(back));
+  const auto bound = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point first{};
+  for (int i = 0; i < 1000; ++i) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    if (i == 0) first = std::chrono::steady_clock::now();
+    REQUIRE(number_of(message) == i);  // in order, none missing, none twice
+  }
+  const auto last = std::chrono::steady_clock::now();
+  MESSAGE("1000-message backlog: first message " << (first - bound) / 1ms
+                                                 << " ms after the backend bound (reconnect "
+                                                    "interval), all drained "
+                                                 << (last - first) / 1us << " us after the first");
+  worker.set(zmq::sockopt::rcvtimeo, 200);
+  zmq::message_t extra;
+  CHECK_FALSE(worker.recv(extra));  // nothing delivered twice
+
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 0));
+  CHECK(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
+  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "connect"}}) >= 1);
+  CHECK(tidepool.metric("tidepool_flushed_messages_total",
+                        {{"route", "jobs"}, {"trigger", "connect"}}) >= 1);
+  CHECK(sum_over_triggers(tidepool, "jobs", "tidepool_flushed_messages_total") == 1000);
+  CHECK(tidepool.metric("tidepool_forwarded_messages_total", jobs) == 1000);
+  CHECK(tidepool.metric("tidepool_received_messages_total", jobs) == 1000);
+  CHECK(tidepool.metric("tidepool_backend_connects_total", jobs) == 1);
+  CHECK(tidepool.metric("tidepool_queue_wait_seconds_count", jobs) == 1000);
+}
+
+TEST_CASE("a connected backend that stops reading and resumes is drained without a new connect") {
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  route["flush"] = {{"interval_ms", 100}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+
+  zmq::context_t context;
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::rcvhwm, 4);
+  worker.bind(endpoint(back));
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
+
+  // 50 MB: more than libzmq's pipes and the kernel's loopback buffers hold, so the rest must
+  // wait in tidepool's queue while the worker does not read.
+  constexpr int kMessages = 800;
+  const std::string payload(64 * 1024, 'x');
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(endpoint(front));
+  for (int i = 0; i < kMessages; ++i) {
+    client.send(zmq::buffer(numbered(i) + ":" + payload));
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_received_messages_total", jobs, kMessages, 20s));
+  REQUIRE(wait_until([&] { return tidepool.metric("tidepool_queue_messages", jobs) > 0; }));
+  // The backend is connected and full: periodic flushes run and find it unwritable.
+  REQUIRE(wait_until([&] {
+    return tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "periodic"}}) >=
+           2;
+  }));
+  CHECK(tidepool.metric("tidepool_backend_up", jobs) == 1);
+
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  for (int i = 0; i < kMessages; ++i) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    REQUIRE(message.to_string().starts_with(numbered(i) + ":"));
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 0));
+  CHECK(tidepool.metric("tidepool_backend_connects_total", jobs) == 1);  // no new connect
+  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "periodic"}}) >= 2);
+  CHECK(tidepool.metric("tidepool_forwarded_messages_total", jobs) == kMessages);
+}
+
+TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq held") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({pipeline_route("jobs", front, back)}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+  constexpr int kMessages = 6000;
+
+  zmq::context_t context;
+  std::atomic<bool> sending{true};
+  std::thread sender([&] {
+    zmq::socket_t client(context, zmq::socket_type::push);
+    client.connect(endpoint(front));
+    for (int i = 0; i < kMessages; ++i) {
+      client.send(zmq::buffer(numbered(i)));
+      if (i % 20 == 0) std::this_thread::sleep_for(1ms);  // a steady stream, not one burst
+    }
+    client.set(zmq::sockopt::linger, 5000);
+    sending = false;
+  });
+
+  std::vector<int> first_run;
+  {
+    zmq::socket_t worker(context, zmq::socket_type::pull);
+    worker.set(zmq::sockopt::rcvtimeo, 10000);
+    worker.bind(endpoint(back));
+    for (int i = 0; i < 1500; ++i) {
+      zmq::message_t message;
+      REQUIRE(worker.recv(message));
+      first_run.push_back(number_of(message));
+    }
+    worker.set(zmq::sockopt::linger, 0);
+  }  // the worker dies abruptly with whatever its buffers held
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 0));
+
+  std::vector<int> second_run;
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  worker.bind(endpoint(back));
+  while (second_run.empty() || second_run.back() != kMessages - 1) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    second_run.push_back(number_of(message));
+  }
+  sender.join();
+
+  // Each run is in order; the two runs never overlap; what is missing is one contiguous
+  // block right after the first worker's last message: the messages in flight inside
+  // libzmq (tidepool's send pipe, TCP, the dead worker's receive pipe) when it died.
+  for (std::size_t i = 0; i + 1 < first_run.size(); ++i) REQUIRE(first_run[i + 1] == first_run[i] + 1);
+  for (std::size_t i = 0; i + 1 < second_run.size(); ++i) {
+    REQUIRE(second_run[i + 1] == second_run[i] + 1);
+  }
+  CHECK(first_run.front() == 0);
+  const int lost = second_run.front() - first_run.back() - 1;
+  MESSAGE("pipeline backend restart: lost " << lost << " of " << kMessages
+                                            << " messages (the loss window)");
+  CHECK(lost >= 0);
+  // Bound: the backend's send high-water mark (100) + the worker's receive high-water mark
+  // (1000, libzmq's default) + what fits in the loopback TCP buffers at this rate.
+  CHECK(lost <= 100 + 1000 + 500);
+  CHECK(tidepool.metric("tidepool_backend_disconnects_total", jobs) == 1);
+}
+
+TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pushes back") {
+  const Labels jobs{{"route", "jobs"}};
+  struct Case {
+    const char* policy;
+    int first_delivered;
+    const char* reason;
+  };
+  for (const Case& c : {Case{"drop-newest", 0, "queue_full"}, Case{"drop-oldest", 5, "evicted"}}) {
+    CAPTURE(c.policy);
+    const int front = free_port();
+    const int back = free_port();
+    auto route = pipeline_route("jobs", front, back);
+    route["queue"] = {{"max_messages", 10}, {"overflow", c.policy}};
+    Tidepool tidepool(with_routes({route}));
+    REQUIRE(tidepool.wait_ready());
+    zmq::context_t context;
+    zmq::socket_t client(context, zmq::socket_type::push);
+    client.connect(endpoint(front));
+    for (int i = 0; i < 15; ++i) client.send(zmq::buffer(numbered(i)));
+    REQUIRE(tidepool.wait_metric("tidepool_received_messages_total", jobs, 15));
+    CHECK(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
+    CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", c.reason}, {"route", "jobs"}}) ==
+          5);
+    zmq::socket_t worker(context, zmq::socket_type::pull);
+    worker.set(zmq::sockopt::rcvtimeo, 10000);
+    worker.bind(endpoint(back));
+    for (int i = 0; i < 10; ++i) {
+      zmq::message_t message;
+      REQUIRE(worker.recv(message));
+      CHECK(number_of(message) == c.first_delivered + i);
+    }
+  }
+
+  SUBCASE("block") {
+    const int front = free_port();
+    const int back = free_port();
+    auto route = pipeline_route("jobs", front, back);
+    route["queue"] = {{"max_messages", 10}, {"overflow", "block"}};
+    Tidepool tidepool(with_routes({route}));
+    REQUIRE(tidepool.wait_ready());
+    zmq::context_t context;
+    zmq::socket_t client(context, zmq::socket_type::push);
+    client.connect(endpoint(front));
+    for (int i = 0; i < 50; ++i) client.send(zmq::buffer(numbered(i)));
+    // tidepool stops reading at 10: the other 40 wait in ZeroMQ's pipes, pushed back.
+    REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
+    CHECK(tidepool.metric("tidepool_received_messages_total", jobs) == 10);
+    zmq::socket_t worker(context, zmq::socket_type::pull);
+    worker.set(zmq::sockopt::rcvtimeo, 10000);
+    worker.bind(endpoint(back));
+    for (int i = 0; i < 50; ++i) {
+      zmq::message_t message;
+      REQUIRE(worker.recv(message));
+      CHECK(number_of(message) == i);
+    }
+    for (const char* reason : {"queue_full", "evicted"}) {
+      CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", reason}, {"route", "jobs"}}) ==
+            0);
+    }
+  }
+}
+
+TEST_CASE("ttl: messages older than ttl_ms are dropped as expired, younger ones delivered") {
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  route["queue"] = {{"ttl_ms", 300}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(endpoint(front));
+  for (int i = 0; i < 5; ++i) client.send(zmq::buffer(numbered(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_dropped_messages_total", {{"reason", "expired"}, {"route", "jobs"}},
+                               5));
+  CHECK(tidepool.metric("tidepool_queue_messages", jobs) == 0);
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  worker.bind(endpoint(back));
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
+  client.send(zmq::buffer(numbered(5)));
+  zmq::message_t message;
+  REQUIRE(worker.recv(message));
+  CHECK(number_of(message) == 5);
+}

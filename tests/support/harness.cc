@@ -1,0 +1,216 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "tidepool/proxy/http_client.h"
+
+namespace tidepool::test {
+namespace {
+
+std::string make_temp_directory() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "tidepool-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// fork + exec with stdout/stderr sent to `output_path`; `env` entries are added.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& output_path,
+            const std::map<std::string, std::string>& env) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int out = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
+  std::optional<int> code;
+  wait_until(
+      [&] {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+          code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          return true;
+        }
+        return false;
+      },
+      timeout);
+  return code;
+}
+
+}  // namespace
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot bind a free port");
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          const std::map<std::string, std::string>& env) {
+  const std::string directory = make_temp_directory();
+  const std::string output = directory + "/output";
+  const pid_t pid = spawn(argv, output, env);
+  CommandResult result;
+  if (auto code = wait_pid(pid, timeout)) {
+    result.exit_code = *code;
+  } else {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  result.output = read_file(output);
+  std::filesystem::remove_all(directory);
+  return result;
+}
+
+nlohmann::json with_routes(const std::vector<nlohmann::json>& routes) {
+  nlohmann::json config;
+  config["routes"] = routes;
+  return config;
+}
+
+nlohmann::json pipeline_route(const std::string& name, int front, int back) {
+  return {{"name", name},
+          {"frontend", {{"type", "pull"}, {"bind", {endpoint(front)}}}},
+          {"backend", {{"type", "push"}, {"connect", {endpoint(back)}}}}};
+}
+
+nlohmann::json request_reply_route(const std::string& name, int front,
+                                   const std::vector<int>& backs) {
+  std::vector<std::string> connects;
+  for (int port : backs) connects.push_back(endpoint(port));
+  return {{"name", name},
+          {"frontend", {{"type", "router"}, {"bind", {endpoint(front)}}}},
+          {"backend", {{"type", "dealer"}, {"connect", connects}}}};
+}
+
+Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args)
+    : directory_(make_temp_directory()) {
+  if (!config.contains("http")) {
+    http_port_ = free_port();
+    config["http"] = {{"listen", "127.0.0.1:" + std::to_string(http_port_)}};
+  } else {
+    const std::string listen = config["http"]["listen"];
+    http_port_ = std::stoi(listen.substr(listen.rfind(':') + 1));
+  }
+  const std::string config_path = directory_ + "/tidepool.json";
+  std::ofstream(config_path) << config.dump(2);
+  std::vector<std::string> argv = {TIDEPOOL_BINARY, "--config", config_path};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  pid_ = spawn(argv, directory_ + "/stderr.log", {});
+}
+
+Tidepool::~Tidepool() {
+  if (!exit_code_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::filesystem::remove_all(directory_);
+}
+
+std::pair<int, std::string> Tidepool::http(const std::string& path) const {
+  std::string error;
+  const auto reply =
+      proxy::http_get("127.0.0.1:" + std::to_string(http_port_), path, 2s, error);
+  if (!reply) return {0, error};
+  return {reply->status, reply->body};
+}
+
+std::optional<double> Tidepool::metric(const std::string& name,
+                                       const std::map<std::string, std::string>& labels) const {
+  const auto [status, body] = http("/metrics");
+  if (status != 200) return std::nullopt;
+  // prometheus-cpp writes labels sorted by name, as std::map iterates them.
+  std::string series = name;
+  if (!labels.empty()) {
+    series += "{";
+    bool first = true;
+    for (const auto& [key, value] : labels) {
+      series += (first ? "" : ",") + key + "=\"" + value + "\"";
+      first = false;
+    }
+    series += "}";
+  }
+  std::istringstream lines(body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+bool Tidepool::wait_metric(const std::string& name,
+                           const std::map<std::string, std::string>& labels, double value,
+                           std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return metric(name, labels) == value; }, timeout);
+}
+
+bool Tidepool::wait_ready(std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return http("/readyz").first == 200; }, timeout);
+}
+
+void Tidepool::signal(int number) const { ::kill(pid_, number); }
+
+std::optional<int> Tidepool::wait_exit(std::chrono::milliseconds timeout) {
+  if (!exit_code_) exit_code_ = wait_pid(pid_, timeout);
+  return exit_code_;
+}
+
+std::string Tidepool::log() const { return read_file(directory_ + "/stderr.log"); }
+
+}  // namespace tidepool::test

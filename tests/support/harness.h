@@ -1,0 +1,80 @@
+#pragma once
+
+// Integration-test harness: runs the real tidepool binary on loopback with free ports, reads
+// its /metrics, and waits on conditions with deadlines (never a fixed sleep as an assertion).
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tidepool::test {
+
+using namespace std::chrono_literals;
+
+// A TCP port nothing listens on right now (bound to port 0, read back, released).
+int free_port();
+std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s);
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed at the timeout
+  std::string output;  // stdout and stderr together
+};
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout = 30s,
+                          const std::map<std::string, std::string>& env = {});
+
+// {"routes": [...]}: the smallest whole config.
+nlohmann::json with_routes(const std::vector<nlohmann::json>& routes);
+// A pipeline route (PULL bound on `front` → PUSH connected to `back`) as config JSON.
+nlohmann::json pipeline_route(const std::string& name, int front, int back);
+// A request-reply route (ROUTER bound on `front` → DEALER connected to each of `backs`).
+nlohmann::json request_reply_route(const std::string& name, int front,
+                                   const std::vector<int>& backs);
+
+// The real binary, started with a config file; stderr goes to a log file read on demand.
+class Tidepool {
+ public:
+  // `config` gets http.listen on a free port unless it sets one.
+  explicit Tidepool(nlohmann::json config, std::vector<std::string> extra_args = {});
+  ~Tidepool();
+  Tidepool(const Tidepool&) = delete;
+  Tidepool& operator=(const Tidepool&) = delete;
+
+  [[nodiscard]] int http_port() const { return http_port_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+  // GET PATH → {status, body}; status 0 when nothing answered.
+  std::pair<int, std::string> http(const std::string& path) const;
+  // Value of one series, e.g. metric("tidepool_queue_messages", {{"route", "r"}}); nullopt when
+  // the series is absent or tidepool does not answer.
+  std::optional<double> metric(const std::string& name,
+                               const std::map<std::string, std::string>& labels = {}) const;
+  // Waits until the series equals `value`.
+  bool wait_metric(const std::string& name, const std::map<std::string, std::string>& labels,
+                   double value, std::chrono::milliseconds timeout = 10s) const;
+  // Waits until /readyz answers 200.
+  bool wait_ready(std::chrono::milliseconds timeout = 10s) const;
+
+  void signal(int number) const;
+  // Exit code once the process ends within `timeout`; nullopt if it is still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  [[nodiscard]] std::string log() const;
+
+ private:
+  std::string directory_;
+  int http_port_ = 0;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+}  // namespace tidepool::test
