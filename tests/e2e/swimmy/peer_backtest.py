@@ -38,6 +38,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-answer", action="store_true", help="read and never answer")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--json-every", type=int, default=0, help="every Nth result as JSON")
     args = ap.parse_args()
     dmin, dmax = (float(x) / 1000.0 for x in args.delay_ms.split(","))
 
@@ -47,7 +48,7 @@ def main():
     work = queue.Queue()
     done = queue.Queue()
     lock = threading.Lock()
-    state = {"outstanding": 0, "max": 0, "received": 0}
+    state = {"outstanding": 0, "max": 0, "received": 0, "answered": 0}
 
     def reader():
         while True:
@@ -72,7 +73,14 @@ def main():
             body = work.get()
             time.sleep(rng.uniform(dmin, dmax))
             rid = wire.request_id_of(body)
-            res = wire.result(wire.strategy_name_of(body), rid, rng, wire.wants_trades(body))
+            name = wire.strategy_name_of(body)
+            with lock:
+                state["answered"] += 1
+                as_json = args.json_every > 0 and state["answered"] % args.json_every == 0
+            if as_json:
+                res = wire.result_json(name, rid, rng)
+            else:
+                res = wire.result(name, rid, rng, wire.wants_trades(body))
             done.put((rid, res))
 
     def sender():

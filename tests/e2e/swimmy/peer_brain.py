@@ -38,10 +38,9 @@ def main():
                 body = pull.recv(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            ok = (body.startswith(b'((type . "BACKTEST_RESULT") (result . (')
-                  and body.endswith(b")))"))
-            emit(ev="result", id=wire.request_id_of(body), t=time.monotonic(), n=len(body),
-                 well_formed=ok)
+            rid, ok = wire.read_result(body)
+            emit(ev="result", id=rid, t=time.monotonic(), n=len(body), well_formed=ok,
+                 json=body.startswith(b"{"))
         time.sleep(args.loop_ms / 1000.0)
 
 

@@ -5,6 +5,7 @@ trailing newline or NUL. The peers in this folder build and read messages only t
 this module so that the format lives in one place.
 """
 
+import json
 import random
 import re
 import uuid
@@ -115,3 +116,24 @@ def result(name: str, request_id: "str | None", rng: random.Random, trades: bool
         fields.append(f"(trade_list . ({tl}))")
     fields.append(f'(request_id . "{rid}")')
     return ('((type . "BACKTEST_RESULT") (result . (' + " ".join(fields) + ")))").encode("utf-8")
+
+
+def result_json(name: str, request_id: "str | None", rng: random.Random) -> bytes:
+    """The JSON form of a result, which the brain also accepts."""
+    return json.dumps({"type": "BACKTEST_RESULT", "result": {
+        "strategy_name": name, "trades": rng.randint(5, 120),
+        "sharpe": round(rng.uniform(-1, 2), 2), "pnl": round(rng.uniform(-1, 1), 4),
+        "request_id": request_id if request_id is not None else "MISSING"}}).encode("utf-8")
+
+
+def read_result(message: bytes) -> "tuple[str | None, bool]":
+    """(request_id, well_formed) of a result in either form the brain accepts."""
+    if message.startswith(b"{"):
+        try:
+            obj = json.loads(message)
+            return obj["result"]["request_id"], obj["type"] == "BACKTEST_RESULT"
+        except (ValueError, KeyError, TypeError):
+            return None, False
+    ok = (message.startswith(b'((type . "BACKTEST_RESULT") (result . (')
+          and message.endswith(b")))"))
+    return request_id_of(message), ok

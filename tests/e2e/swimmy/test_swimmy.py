@@ -73,10 +73,11 @@ class Env:
         self.senders.append(p)
         return p
 
-    def service(self, workers=3, delay_ms="2,20", seed=7):
+    def service(self, workers=3, delay_ms="2,20", seed=7, json_every=0):
         p = h.peer(self._name("service"), "peer_backtest.py", "--bind", self.svc_ep,
                    "--results", self.res_ep, "--workers", workers, "--delay-ms", delay_ms,
-                   "--seed", seed + len(self.services), log_dir=self.dir)
+                   "--seed", seed + len(self.services), "--json-every", json_every,
+                   log_dir=self.dir)
         p.wait_event("ready", 15)
         self.services.append(p)
         return p
@@ -549,26 +550,30 @@ def scenario_max_in_flight(args):
 
 @scenario
 def scenario_correlation(args):
-    """(f) Correlation metrics agree with what the peers saw, with -OOS trade lists and an
-    id-less request (its MISSING result is the one uncorrelated result)."""
+    """(f) Correlation metrics agree with what the peers saw, with -OOS trade lists, JSON
+    results, a ~9 MB request and an id-less one (its MISSING result is the one
+    uncorrelated result)."""
     env = Env(args, "correlation")
     ok = False
     try:
         env.brain()
-        env.service()
+        env.service(json_every=7)  # some results in the JSON form the brain also accepts
         env.sender("brain", 100, rate=200, seed=61, oos_every=5, missing_at=37)
-        env.sender("school", 200, rate=300, seed=62, oos_every=10)
+        # The ~9 MB inline-candle request on the fast path (service present).
+        env.sender("school", 200, rate=300, seed=62, oos_every=10, big_at=100)
         env.wait_senders(30)
         sent = env.sent()
         settle(env, len(sent), 60)
         answered = expect_exactly_once(sent, env.results(), "correlation")
+        json_results = sum(1 for r in env.results() if r.get("json"))
+        check(json_results > 0, "no JSON result went through")
         m = check_correlation(env, answered - 1, uncorrelated=1)
         check_counters(env, m)
         n = m.val("tidepool_request_duration_seconds_count", route="requests")
         s = m.val("tidepool_request_duration_seconds_sum", route="requests")
         report("correlation", answered, len(sent), None,
                f"; in_flight 0, duration samples {n:.0f} (mean {s / n * 1000:.1f} ms), "
-               "uncorrelated 1 (the MISSING result)")
+               f"uncorrelated 1 (the MISSING result); {json_results} JSON results")
         ok = True
     finally:
         env.close(ok)
