@@ -11,7 +11,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libzmq3-dev cppzmq-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev doctest-dev \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 WORKDIR /src
 # .dockerignore keeps build trees, .git, tests and deploy files out of this context, so
@@ -33,7 +33,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libzmq5 libprometheus-cpp-core1.0 libcivetweb1 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 COPY --from=builder /src/build/proxy/tidepool /usr/local/bin/tidepool
 

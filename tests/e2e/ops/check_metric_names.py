@@ -44,6 +44,7 @@ def main():
     ap.add_argument("source_dir")
     ap.add_argument("--extra-expr", action="append", default=[])
     args = ap.parse_args()
+    args.source_dir = os.path.abspath(args.source_dir)
 
     dashboard = os.path.join(args.source_dir, "deploy/grafana/dashboards/tidepool.json")
     rules = os.path.join(args.source_dir, "deploy/prometheus/tidepool-alerts.yml")

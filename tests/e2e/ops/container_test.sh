@@ -59,6 +59,18 @@ if ! podman image exists "$BASE"; then
   t=$(date +%s)
   debootstrap --variant=minbase bookworm "$WORK/rootfs" >"$WORK/debootstrap.log" 2>&1 \
     || { tail -20 "$WORK/debootstrap.log" >&2; fail "debootstrap"; }
+  # Trim it the way the official slim image is trimmed (no apt lists or caches, no docs,
+  # man pages or locales, now or on later installs), so image sizes here are comparable.
+  rm -rf "$WORK"/rootfs/var/lib/apt/lists/* "$WORK"/rootfs/var/cache/apt/*.bin \
+    "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/usr/share/man/* \
+    "$WORK"/rootfs/usr/share/locale/* "$WORK"/rootfs/usr/share/info/*
+  find "$WORK/rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+    'path-exclude /usr/share/locale/*' >"$WORK/rootfs/etc/dpkg/dpkg.cfg.d/docker"
+  printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
+    'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
+    'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' >"$WORK/rootfs/etc/apt/apt.conf.d/docker-clean"
   tar -C "$WORK/rootfs" -c . | podman import - localhost/debian:bookworm-slim >/dev/null
   podman tag localhost/debian:bookworm-slim "$BASE"
   rm -rf "$WORK/rootfs"

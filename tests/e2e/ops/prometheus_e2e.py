@@ -64,6 +64,7 @@ def main():
     ap.add_argument("source_dir")
     ap.add_argument("--messages", type=int, default=50)
     args = ap.parse_args()
+    args.source_dir = os.path.abspath(args.source_dir)
     n = args.messages
     t0 = time.monotonic()
     rules_path = os.path.join(args.source_dir, "deploy/prometheus/tidepool-alerts.yml")
