@@ -1,0 +1,263 @@
+// Request-reply mode (ROUTER → queue → DEALER, replies routed back) end to end.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "harness.h"
+
+using namespace tidepool::test;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+// A REP worker on its own thread: answers "<name>:<request frames…>" until stopped or until
+// it has answered `limit` requests, then closes abruptly (linger 0).
+class RepWorker {
+ public:
+  RepWorker(zmq::context_t& context, int port, std::string name, int limit = -1)
+      : thread_([this, &context, port, name = std::move(name), limit] {
+          zmq::socket_t socket(context, zmq::socket_type::rep);
+          socket.set(zmq::sockopt::linger, 0);
+          socket.set(zmq::sockopt::rcvtimeo, 20);
+          socket.bind(endpoint(port));
+          bound_ = true;
+          while (!stop_ && (limit < 0 || answered_ < limit)) {
+            std::vector<zmq::message_t> request;
+            if (!zmq::recv_multipart(socket, std::back_inserter(request))) continue;
+            std::vector<zmq::message_t> reply;
+            reply.emplace_back(name + ":" + request[0].to_string());
+            for (std::size_t i = 1; i < request.size(); ++i) reply.push_back(std::move(request[i]));
+            zmq::send_multipart(socket, reply);
+            ++answered_;
+          }
+        }) {
+    wait_until([this] { return bound_.load(); });
+  }
+  ~RepWorker() {
+    stop_ = true;
+    thread_.join();
+  }
+  RepWorker(const RepWorker&) = delete;
+  RepWorker& operator=(const RepWorker&) = delete;
+
+  void join() { thread_.join(); }
+  [[nodiscard]] int answered() const { return answered_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> bound_{false};
+  std::atomic<int> answered_{0};
+  std::thread thread_;
+};
+
+zmq::socket_t dealer_client(zmq::context_t& context, int port, const std::string& identity) {
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::routing_id, identity);
+  socket.set(zmq::sockopt::rcvtimeo, 10000);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(endpoint(port));
+  return socket;
+}
+
+}  // namespace
+
+TEST_CASE("requests queued before any worker are answered, each client getting only its own") {
+  const int front = free_port();
+  const int back1 = free_port();
+  const int back2 = free_port();
+  Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back1, back2})}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+
+  zmq::context_t context;
+  std::vector<zmq::socket_t> clients;
+  for (int c = 0; c < 3; ++c) clients.push_back(dealer_client(context, front, "client-" + std::to_string(c)));
+  zmq::socket_t req(context, zmq::socket_type::req);  // REQ clients work too
+  req.set(zmq::sockopt::rcvtimeo, 10000);
+  req.connect(endpoint(front));
+  req.send(zmq::buffer(std::string("from-req")));
+
+  for (int i = 0; i < 20; ++i) {
+    for (int c = 0; c < 3; ++c) {
+      // A multi-frame body: it must reach the worker and come back whole.
+      std::vector<zmq::message_t> request;
+      request.emplace_back();  // the empty delimiter of a REQ-style envelope
+      request.emplace_back("c" + std::to_string(c) + "-" + std::to_string(i));
+      request.emplace_back(std::string("second frame"));
+      zmq::send_multipart(clients[static_cast<std::size_t>(c)], request);
+    }
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", rpc, 61));
+
+  RepWorker worker1(context, back1, "w1");
+  RepWorker worker2(context, back2, "w2");
+  for (int c = 0; c < 3; ++c) {
+    std::set<std::string> answered;
+    for (int i = 0; i < 20; ++i) {
+      std::vector<zmq::message_t> reply;
+      REQUIRE(zmq::recv_multipart(clients[static_cast<std::size_t>(c)], std::back_inserter(reply)));
+      REQUIRE(reply.size() == 3);
+      CHECK(reply[0].size() == 0);
+      const std::string body = reply[1].to_string();
+      const std::string request = body.substr(body.find(':') + 1);
+      CHECK(request.starts_with("c" + std::to_string(c) + "-"));  // its own, not another's
+      CHECK(reply[2].to_string() == "second frame");
+      answered.insert(request);
+    }
+    CHECK(answered.size() == 20);  // each exactly once
+  }
+  zmq::message_t reply;
+  REQUIRE(req.recv(reply));
+  CHECK(reply.to_string().ends_with(":from-req"));
+
+  CHECK(tidepool.wait_metric("tidepool_replies_total", rpc, 61));
+  CHECK(tidepool.wait_metric("tidepool_in_flight", rpc, 0));
+  CHECK(tidepool.metric("tidepool_request_duration_seconds_count", rpc) == 61);
+  CHECK(tidepool.metric("tidepool_queue_messages", rpc) == 0);
+  CHECK(tidepool.wait_metric("tidepool_backend_peers", rpc, 2));
+  CHECK(tidepool.metric("tidepool_frontend_peers", rpc) == 4);
+}
+
+TEST_CASE("a reply for a client that left is counted as unroutable and nothing breaks") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back})}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  zmq::context_t context;
+  {
+    auto leaver = dealer_client(context, front, "leaver");
+    std::vector<zmq::message_t> request;
+    request.emplace_back();
+    request.emplace_back(std::string("never read"));
+    zmq::send_multipart(leaver, request);
+    REQUIRE(tidepool.wait_metric("tidepool_queue_messages", rpc, 1));
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_frontend_peers", rpc, 0));
+  RepWorker worker(context, back, "w");
+  CHECK(tidepool.wait_metric("tidepool_dropped_messages_total",
+                             {{"reason", "unroutable"}, {"route", "rpc"}}, 1));
+  // Still serving.
+  auto stayer = dealer_client(context, front, "stayer");
+  std::vector<zmq::message_t> request;
+  request.emplace_back();
+  request.emplace_back(std::string("hello"));
+  zmq::send_multipart(stayer, request);
+  std::vector<zmq::message_t> reply;
+  REQUIRE(zmq::recv_multipart(stayer, std::back_inserter(reply)));
+  CHECK(reply.back().to_string() == "w:hello");
+}
+
+TEST_CASE("a worker that dies mid-stream loses no request: every one is answered once") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back})}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  constexpr int kRequests = 2000;
+  zmq::context_t context;
+  auto client = dealer_client(context, front, "client");
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<zmq::message_t> request;
+    request.emplace_back();
+    request.emplace_back(std::to_string(i));
+    zmq::send_multipart(client, request);
+  }
+  std::multiset<int> answered;
+  const auto read_replies = [&](std::size_t until) {
+    while (answered.size() < until) {
+      std::vector<zmq::message_t> reply;
+      REQUIRE(zmq::recv_multipart(client, std::back_inserter(reply)));
+      const std::string body = reply.back().to_string();
+      answered.insert(std::stoi(body.substr(body.find(':') + 1)));
+    }
+  };
+  {
+    RepWorker first(context, back, "first", 500);  // answers 500, then dies with more queued
+    read_replies(500);
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", rpc, 0));
+  RepWorker second(context, back, "second");
+  read_replies(kRequests);
+  for (int i = 0; i < kRequests; ++i) REQUIRE(answered.count(i) == 1);
+  client.set(zmq::sockopt::rcvtimeo, 300);
+  std::vector<zmq::message_t> extra;
+  CHECK_FALSE(zmq::recv_multipart(client, std::back_inserter(extra)));  // no duplicate reply
+  CHECK(tidepool.wait_metric("tidepool_in_flight", rpc, 0));
+  CHECK(tidepool.metric("tidepool_replies_total", rpc) == kRequests);
+}
+
+TEST_CASE("1000 requests outstanding from one DEALER client: no reply lost") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back})}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  zmq::context_t context;
+  RepWorker worker(context, back, "w");
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", rpc, 1));
+  auto client = dealer_client(context, front, "client");
+  constexpr int kRequests = 20000;
+  constexpr int kWindow = 1000;
+  int sent = 0;
+  int received = 0;
+  const auto send_one = [&] {
+    std::vector<zmq::message_t> request;
+    request.emplace_back();
+    request.emplace_back(std::string(64, 'q'));
+    zmq::send_multipart(client, request);
+    ++sent;
+  };
+  while (sent < kWindow) send_one();
+  while (received < kRequests) {
+    std::vector<zmq::message_t> reply;
+    REQUIRE(zmq::recv_multipart(client, std::back_inserter(reply)));  // 10 s deadline each
+    ++received;
+    if (sent < kRequests) send_one();
+  }
+  CHECK(received == kRequests);
+  CHECK(tidepool.wait_metric("tidepool_replies_total", rpc, kRequests));
+  CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", "unroutable"}, {"route", "rpc"}}) == 0);
+}
+
+TEST_CASE("max_in_flight holds requests in the queue while that many await replies") {
+  const int front = free_port();
+  const int back = free_port();
+  auto route = request_reply_route("rpc", front, {back});
+  route["flush"] = {{"max_in_flight", 3}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  zmq::context_t context;
+  // A DEALER worker that reads requests but answers only when told to.
+  zmq::socket_t worker(context, zmq::socket_type::dealer);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  worker.bind(endpoint(back));
+  auto client = dealer_client(context, front, "client");
+  for (int i = 0; i < 10; ++i) {
+    std::vector<zmq::message_t> request;
+    request.emplace_back();
+    request.emplace_back(std::to_string(i));
+    zmq::send_multipart(client, request);
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_in_flight", rpc, 3));
+  CHECK(tidepool.wait_metric("tidepool_queue_messages", rpc, 7));
+  for (int answered = 0; answered < 10; ++answered) {
+    std::vector<zmq::message_t> request;
+    REQUIRE(zmq::recv_multipart(worker, std::back_inserter(request)));
+    CHECK(tidepool.metric("tidepool_in_flight", rpc) <= 3);
+    zmq::send_multipart(worker, request);  // echo the envelope and body back
+  }
+  for (int i = 0; i < 10; ++i) {
+    std::vector<zmq::message_t> reply;
+    REQUIRE(zmq::recv_multipart(client, std::back_inserter(reply)));
+    CHECK(reply.back().to_string() == std::to_string(i));
+  }
+  CHECK(tidepool.wait_metric("tidepool_in_flight", rpc, 0));
+}
