@@ -1,0 +1,157 @@
+#include "tidepool/proxy/presence.h"
+
+#include <doctest/doctest.h>
+#include <zmq.h>
+
+using tidepool::proxy::Presence;
+using Change = Presence::Change;
+
+// libzmq 4.3 gives HANDSHAKE_* events no fd (value 0 here); the class matches them to pending
+// connections in order.
+
+TEST_CASE("a fresh socket has no peers") {
+  Presence p;
+  CHECK_FALSE(p.up());
+  CHECK(p.peers() == 0);
+  CHECK(p.connects() == 0);
+  CHECK(p.disconnects() == 0);
+  CHECK(p.failed_handshakes() == 0);
+}
+
+TEST_CASE("accepted alone is TCP only; handshake makes the peer count") {
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 7) == Change::kNone);
+  CHECK_FALSE(p.up());
+  CHECK(p.peers() == 0);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.up());
+  CHECK(p.peers() == 1);
+  CHECK(p.connects() == 1);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kDown);
+  CHECK_FALSE(p.up());
+  CHECK(p.peers() == 0);
+  CHECK(p.disconnects() == 1);
+  CHECK(p.connects() == 1);
+}
+
+TEST_CASE("connected (our connect side) works like accepted") {
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_CONNECT_DELAYED, 0) == Change::kNone);
+  CHECK(p.on_event(ZMQ_EVENT_CONNECTED, 11) == Change::kNone);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 11) == Change::kDown);
+  CHECK(p.on_event(ZMQ_EVENT_CONNECT_RETRIED, 100) == Change::kNone);
+  CHECK(p.peers() == 0);
+}
+
+TEST_CASE("two peers: up with the first, down only when the last leaves") {
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 7) == Change::kNone);
+  CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 8) == Change::kNone);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kNone);
+  CHECK(p.peers() == 2);
+  CHECK(p.connects() == 2);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kNone);
+  CHECK(p.up());
+  CHECK(p.peers() == 1);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 8) == Change::kDown);
+  CHECK(p.peers() == 0);
+  CHECK(p.disconnects() == 2);
+}
+
+TEST_CASE("a failed handshake never counts, and its DISCONNECTED changes nothing") {
+  for (const int failure : {ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH}) {
+    CAPTURE(failure);
+    Presence p;
+    CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 9) == Change::kNone);
+    CHECK(p.on_event(static_cast<std::uint16_t>(failure), 1) == Change::kNone);
+    CHECK_FALSE(p.up());
+    CHECK(p.failed_handshakes() == 1);
+    CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 9) == Change::kNone);
+    CHECK(p.connects() == 0);
+    CHECK(p.disconnects() == 0);
+    // The failed connection no longer waits for a handshake: the next success is fd 10's.
+    CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 10) == Change::kNone);
+    CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+    CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 10) == Change::kDown);
+  }
+}
+
+TEST_CASE("a connection closed before its handshake leaves the pending list") {
+  Presence p;
+  p.on_event(ZMQ_EVENT_ACCEPTED, 5);
+  p.on_event(ZMQ_EVENT_ACCEPTED, 6);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 5) == Change::kNone);
+  CHECK(p.disconnects() == 0);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  // The live peer is fd 6, so its DISCONNECTED takes the socket down.
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 6) == Change::kDown);
+  CHECK(p.disconnects() == 1);
+}
+
+TEST_CASE("DISCONNECTED for an unknown fd is ignored") {
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 42) == Change::kNone);
+  CHECK(p.disconnects() == 0);
+  p.on_event(ZMQ_EVENT_ACCEPTED, 7);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 42) == Change::kNone);
+  CHECK(p.up());
+  CHECK(p.peers() == 1);
+  CHECK(p.disconnects() == 0);
+  // A repeated DISCONNECTED for a peer already gone is not counted twice.
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kDown);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kNone);
+  CHECK(p.disconnects() == 1);
+}
+
+TEST_CASE("a handshake with nothing pending is ignored") {
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kNone);
+  CHECK_FALSE(p.up());
+  CHECK(p.connects() == 0);
+}
+
+TEST_CASE("MONITOR_STOPPED clears live and pending peers and counts the live ones as lost") {
+  Presence p;
+  p.on_event(ZMQ_EVENT_ACCEPTED, 7);
+  p.on_event(ZMQ_EVENT_ACCEPTED, 8);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  p.on_event(ZMQ_EVENT_ACCEPTED, 9);  // still pending
+  CHECK(p.on_event(ZMQ_EVENT_MONITOR_STOPPED, 0) == Change::kDown);
+  CHECK_FALSE(p.up());
+  CHECK(p.peers() == 0);
+  CHECK(p.disconnects() == 2);
+  CHECK(p.connects() == 2);
+  // fd 9 is no longer pending: a late handshake event finds nothing to promote.
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kNone);
+  CHECK(p.peers() == 0);
+  // Stopping with nothing live is not a change.
+  CHECK(p.on_event(ZMQ_EVENT_MONITOR_STOPPED, 0) == Change::kNone);
+  CHECK(p.disconnects() == 2);
+}
+
+TEST_CASE("a reused fd after a disconnect counts again") {
+  Presence p;
+  for (int round = 0; round < 3; ++round) {
+    CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 7) == Change::kNone);
+    CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+    CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kDown);
+  }
+  CHECK(p.connects() == 3);
+  CHECK(p.disconnects() == 3);
+}
+
+TEST_CASE("events that carry no presence information change nothing") {
+  Presence p;
+  p.on_event(ZMQ_EVENT_ACCEPTED, 7);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  for (const int event : {ZMQ_EVENT_LISTENING, ZMQ_EVENT_BIND_FAILED, ZMQ_EVENT_ACCEPT_FAILED,
+                          ZMQ_EVENT_CLOSED, ZMQ_EVENT_CLOSE_FAILED}) {
+    CHECK(p.on_event(static_cast<std::uint16_t>(event), 7) == Change::kNone);
+  }
+  CHECK(p.peers() == 1);
+}
