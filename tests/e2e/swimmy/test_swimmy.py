@@ -579,6 +579,83 @@ def scenario_correlation(args):
         env.close(ok)
 
 
+@scenario
+def scenario_timeouts(args):
+    """Requests whose results never come expire after correlation.timeout_ms, are counted,
+    and free their max_in_flight slots (a service that lost work cannot wedge tidepool)."""
+
+    def mutate(cfg):
+        r = h.route(cfg, "requests")
+        r["correlation"]["timeout_ms"] = 1500
+        r["flush"]["max_in_flight"] = MAX_IN_FLIGHT
+    check(not args.strip_correlation, "needs correlation")
+    env = Env(args, "timeouts", mutate)
+    ok = False
+    try:
+        svc = h.peer("service-mute", "peer_backtest.py", "--bind", env.svc_ep, "--results",
+                     env.res_ep, "--no-answer", log_dir=env.dir)
+        svc.wait_event("ready", 15)
+        env.services.append(svc)
+        env.sender("school", 3 * MAX_IN_FLIGHT, rate=0, seed=81)
+        env.wait_senders(15)
+        t0 = time.monotonic()
+        m = wait_until(lambda: (lambda m: m if m.get("tidepool_in_flight", route="requests")
+                                == MAX_IN_FLIGHT else None)(env.tp.metrics()), 10,
+                       f"{MAX_IN_FLIGHT} in flight")
+        q = m.val("tidepool_queue_messages", route="requests")
+        f = m.val("tidepool_forwarded_messages_total", route="requests")
+        check(q > 0 and q == 3 * MAX_IN_FLIGHT - f,
+              f"{q} queued behind the in-flight limit with {f} of {3 * MAX_IN_FLIGHT} forwarded")
+        # Each timeout frees a slot: all 18 are forwarded in three waves, then expire.
+        m = wait_until(lambda: (lambda m: m if m.get("tidepool_correlation_timeouts_total",
+                                                     route="requests") == 3 * MAX_IN_FLIGHT
+                                else None)(env.tp.metrics()), 15, "all requests timed out")
+        took = time.monotonic() - t0
+        fw = m.val("tidepool_forwarded_messages_total", route="requests")
+        check(fw == 3 * MAX_IN_FLIGHT, f"forwarded {fw}")
+        check(m.val("tidepool_in_flight", route="requests") == 0, "in_flight not back to 0")
+        check(took >= 3 * 1.5 - 0.5, f"three 1.5 s timeout waves took only {took:.1f} s")
+        report("timeouts", 0, 3 * MAX_IN_FLIGHT, None,
+               f"; all {3 * MAX_IN_FLIGHT} timed out in {took:.1f} s (3 waves of "
+               f"{MAX_IN_FLIGHT} at timeout_ms 1500), in_flight back to 0")
+        ok = True
+    finally:
+        env.close(ok)
+
+
+@scenario
+def scenario_shutdown(args):
+    """SIGTERM with results stuck (brain away): tidepool drains for the shipped
+    drain_timeout_ms and exits 0 before systemd's TimeoutStopSec would SIGKILL it."""
+    _, shipped = h.load_shipped(args.source)
+    drain_s = shipped["shutdown"]["drain_timeout_ms"] / 1000.0
+    with open(os.path.join(args.source, "deploy", "swimmy", "tidepool.service")) as f:
+        stop_s = next(float(line.split("=", 1)[1]) for line in f
+                      if line.startswith("TimeoutStopSec="))
+    env = Env(args, "shutdown")
+    ok = False
+    try:
+        env.service(delay_ms="0,1")
+        env.sender("school", 50, rate=0, seed=91)
+        env.wait_senders(15)
+        wait_until(lambda: env.tp.metrics().val("tidepool_queue_messages", route="results")
+                   == 50, 15, "50 results waiting for the absent brain")
+        t0 = time.monotonic()
+        env.tp.p.send_signal(15)
+        wait_until(lambda: env.tp.get("/readyz")[0] in (503, None), 5, "/readyz 503")
+        rc = env.tp.p.wait(timeout=stop_s + 5)
+        took = time.monotonic() - t0
+        check(rc == 0, f"exit status {rc}")
+        check(drain_s - 0.5 <= took < stop_s,
+              f"exit after {took:.1f} s; drain_timeout {drain_s} s, TimeoutStopSec {stop_s} s")
+        report("shutdown", 50, 50, None,
+               f"; SIGTERM with 50 results undeliverable: exit 0 after {took:.1f} s "
+               f"(drain_timeout {drain_s:.0f} s < TimeoutStopSec {stop_s:.0f} s)")
+        ok = True
+    finally:
+        env.close(ok)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
