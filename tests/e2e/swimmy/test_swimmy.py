@@ -470,7 +470,6 @@ def scenario_overflow(args):
         # after ~9500 sends here), so only a non-blocking policy lets it finish.
         n = 20000
         s = env.sender("school", n, rate=0, seed=71)
-        t0 = time.monotonic()
         s.wait_event("delivered", 30)  # a stalled sender would time out here
         stall = s.evs("delivered")[0]["t"] - s.evs("ready")[0]["t"]
         sent = env.sent()
