@@ -486,7 +486,7 @@ std::optional<RawField> find_json(std::string_view body, std::size_t start,
           key_is_result = false;
           break;
         }
-        st = Member::kAfterValue;
+        if (st == Member::kExpectValue) st = Member::kAfterValue;
         if (!lex.skip_container()) return std::nullopt;
         break;
       case Tok::kClose:

@@ -143,6 +143,8 @@ TEST_CASE("S-expression: keys in the wrong place do not match") {
   CHECK_FALSE(rid(R"(((a . ((request_id . "deep")))))"));
   CHECK_FALSE(rid(R"((request_id . "not-an-element"))"));
   CHECK_FALSE(rid(R"(((result . ((strategy (request_id . "deeper"))))))"));
+  // Only the elements of the result's own alist are searched.
+  CHECK_FALSE(rid(R"(((result . ((a . 1)) ((request_id . "after-the-alist")))))"));
   // Only the top-level result is searched.
   CHECK_FALSE(rid(R"(((x . ((result . ((request_id . "no")))))))"));
   CHECK_FALSE(rid(R"(((request_id . "a" "b")))"));
