@@ -39,6 +39,9 @@ def main():
     ap.add_argument("--no-answer", action="store_true", help="read and never answer")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--json-every", type=int, default=0, help="every Nth result as JSON")
+    ap.add_argument("--lazy", action="store_true",
+                    help="take a request only when a worker is free (a backlog then waits "
+                         "in this process's libzmq receive buffer)")
     args = ap.parse_args()
     dmin, dmax = (float(x) / 1000.0 for x in args.delay_ms.split(","))
 
@@ -50,8 +53,12 @@ def main():
     lock = threading.Lock()
     state = {"outstanding": 0, "max": 0, "received": 0, "answered": 0}
 
+    idle = threading.Semaphore(args.workers)
+
     def reader():
         while True:
+            if args.lazy:
+                idle.acquire()
             body = pull.recv()
             rid = wire.request_id_of(body)
             with lock:
@@ -82,6 +89,8 @@ def main():
             else:
                 res = wire.result(name, rid, rng, wire.wants_trades(body))
             done.put((rid, res))
+            if args.lazy:
+                idle.release()
 
     def sender():
         push = ctx.socket(zmq.PUSH)

@@ -73,11 +73,11 @@ class Env:
         self.senders.append(p)
         return p
 
-    def service(self, workers=3, delay_ms="2,20", seed=7, json_every=0):
+    def service(self, workers=3, delay_ms="2,20", seed=7, json_every=0, lazy=False):
         p = h.peer(self._name("service"), "peer_backtest.py", "--bind", self.svc_ep,
                    "--results", self.res_ep, "--workers", workers, "--delay-ms", delay_ms,
                    "--seed", seed + len(self.services), "--json-every", json_every,
-                   log_dir=self.dir)
+                   *(["--lazy"] if lazy else []), log_dir=self.dir)
         p.wait_event("ready", 15)
         self.services.append(p)
         return p
@@ -159,7 +159,7 @@ def no_drops(m, route):
           f"{m.series('tidepool_dropped_messages_total', route=route)}")
 
 
-def check_correlation(env, answered_with_id, uncorrelated, in_flight=0):
+def check_correlation(env, answered_with_id, uncorrelated, in_flight=0, timeouts=0):
     """(f) tidepool's correlation metrics agree with what the peers saw."""
     m = wait_until(lambda: (lambda m: m if m.get("tidepool_in_flight", route="requests")
                             == in_flight else None)(env.tp.metrics()), 10,
@@ -172,7 +172,7 @@ def check_correlation(env, answered_with_id, uncorrelated, in_flight=0):
     check(unc == uncorrelated, f"uncorrelated_results_total = {unc} "
           f"({m.series('tidepool_uncorrelated_results_total')}), expected {uncorrelated}")
     to = m.get("tidepool_correlation_timeouts_total") or 0
-    check(to == 0, f"correlation_timeouts_total = {to}")
+    check(to == timeouts, f"correlation_timeouts_total = {to}, expected {timeouts}")
     return m
 
 
@@ -279,11 +279,38 @@ def scenario_service_restart(args):
     pipeline mode: nothing it still holds is lost; requests it had already handed to the
     dead service (its libzmq receive buffer, its workers, its unsent results) are lost,
     exactly as without tidepool. Everything sent after the kill is answered once."""
-    env = Env(args, "svcrestart")
+    service_restart(args, "service_restart")
+
+
+@scenario
+def scenario_service_restart_backlog(args):
+    """(b') Same, with a service that takes a request only when a worker is free and is
+    slower than the senders: the backlog sits in the service's own libzmq receive buffer
+    (RCVHWM 1000) and dies with it. Shipped config (max_in_flight 0)."""
+    service_restart(args, "service_restart_backlog", lazy=True, delay_ms="30,50")
+
+
+@scenario
+def scenario_service_restart_limited(args):
+    """(b'') Same backlogged service with flush.max_in_flight 6 (timeout_ms cut to 3 s): the
+    backlog stays in tidepool, a crash loses at most 6, and those 6 hold their slots until
+    they time out: forwarding to the new service waits for timeout_ms."""
+
+    def mutate(cfg):
+        r = h.route(cfg, "requests")
+        r["flush"]["max_in_flight"] = MAX_IN_FLIGHT
+        r["correlation"]["timeout_ms"] = 3000
+    check(not args.strip_correlation, "needs correlation")
+    service_restart(args, "service_restart_limited", lazy=True, delay_ms="30,50",
+                    mutate=mutate, limited=True)
+
+
+def service_restart(args, name, lazy=False, delay_ms="2,20", mutate=None, limited=False):
+    env = Env(args, name, mutate)
     ok = False
     try:
         env.brain()
-        svc1 = env.service()
+        svc1 = env.service(lazy=lazy, delay_ms=delay_ms)
         env.sender("school", 600, rate=100, seed=21, oos_every=20)
         env.sender("brain", 300, rate=50, seed=22, oos_every=15, missing_at=150)
         wait_until(lambda: svc1.count("answer") >= 150, 30, "150 answers from service1")
@@ -301,7 +328,7 @@ def scenario_service_restart(args):
         wait_until(lambda: len(env.sent()) >= n_at_kill + 100, 30, "100 more requests sent")
         q_down = env.tp.metrics().val("tidepool_queue_messages", route="requests")
         check(q_down > 0, "nothing queued in tidepool while the service was down")
-        svc2 = env.service()
+        svc2 = env.service(lazy=lazy, delay_ms=delay_ms)
         t_up = svc2.evs("ready")[0]["t"]
         env.wait_senders(60)
         sent = env.sent()
@@ -313,7 +340,8 @@ def scenario_service_restart(args):
             q = m.val("tidepool_queue_messages", route="requests")
             return (r == len(sent) and q == 0 and svc2.count("recv") == f - f_kill
                     and svc2.count("answer") == svc2.count("recv"))
-        wait_until(svc2_caught_up, 60, "service2 took and answered everything after the kill")
+        wait_until(svc2_caught_up, 90, "service2 took and answered everything after the kill")
+        wedge = svc2.evs("recv")[0]["t"] - t_up
         # Results of service1 still in its PUSH buffer at the kill never reach tidepool.
         wait_until(lambda: len(env.results()) >= svc2.count("answer"), 30, "results")
         settle(env, len(env.results()), 30)
@@ -336,21 +364,29 @@ def scenario_service_restart(args):
         m = env.tp.metrics()
         no_drops(m, "requests")
         no_drops(m, "results")
+        lost_with_id = sum(1 for s in lost if s["id"])
+        if limited:
+            check(len(lost) <= MAX_IN_FLIGHT,
+                  f"{len(lost)} lost with max_in_flight {MAX_IN_FLIGHT}")
+            check(wedge >= 1.0, f"service2 got work {wedge:.2f} s after coming up, before "
+                  "the lost requests' slots could time out")
         if not args.strip_correlation:
-            # Lost requests stay in flight until timeout_ms (600 s): that is the signal.
-            lost_with_id = sum(1 for s in lost if s["id"])
+            # Lost requests stay in flight until timeout_ms (600 s shipped): that is the
+            # signal; with the cut timeout they have expired and are counted.
             ans_with_id = sum(1 for s in sent if s["id"] and got[s["id"]] == 1)
             check_correlation(env, ans_with_id, uncorrelated=got["MISSING"],
-                              in_flight=lost_with_id)
+                              in_flight=0 if limited else lost_with_id,
+                              timeouts=lost_with_id if limited else 0)
         answered = len(sent) - len(lost)
         drain = (env.sampler.first_time(t_up, lambda m: m.get(
             "tidepool_queue_messages", route="requests") == 0) or float("nan")) - t_up
-        report("service_restart", answered, len(sent), drain,
+        report(name, answered, len(sent), drain,
                " (requests queue empty after service2 came up); lost with the killed "
                f"service: {len(lost)} (forwarded to it before the kill {f_kill:.0f}: "
                f"taken by its app {svc1_taken}, still in its libzmq "
                f"buffers {in_buffers:.0f}, taken but unanswered {unanswered_by_svc1}); "
-               f"queued while down {q_down:.0f}; sent after the kill all answered")
+               f"queued while down {q_down:.0f}; sent after the kill all answered; "
+               f"service2's first request {wedge:.2f} s after it came up")
         ok = True
     finally:
         env.close(ok)
