@@ -236,7 +236,10 @@ def scenario_late_service(args):
         sent = env.sent()
         big = max(s["n"] for s in sent)
         check(big > 8_000_000, f"inline-candle request is only {big} bytes")
-        m = env.tp.metrics()
+        # "delivered" means written to the connection; tidepool reads it a moment later.
+        m = wait_until(lambda: (lambda m: m if m.val("tidepool_received_messages_total",
+                                                     route="requests") == len(sent) else None)(
+            env.tp.metrics()), 15, f"tidepool received all {len(sent)} requests")
         q = m.val("tidepool_queue_messages", route="requests")
         check(q == len(sent), f"backlog: {q} queued while {len(sent)} sent and no service")
         check(m.val("tidepool_backend_up", route="requests") == 0, "backend_up with no service")
