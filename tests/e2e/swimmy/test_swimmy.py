@@ -177,18 +177,28 @@ def check_correlation(env, answered_with_id, uncorrelated, in_flight=0, timeouts
 
 
 def check_counters(env, m):
-    """tidepool's per-route counters equal the peers' own counts."""
-    sent, answers, results = len(env.sent()), len(env.answers()), len(env.results())
-    recv_svc = sum(s.count("recv") for s in env.services)
-    pairs = [
-        ("received", "requests", sent),
-        ("forwarded", "requests", recv_svc),
-        ("received", "results", answers),
-        ("forwarded", "results", results),
-    ]
-    for kind, r, want in pairs:
-        got = m.val(f"tidepool_{kind}_messages_total", route=r)
-        check(got == want, f"tidepool_{kind}_messages_total{{route={r}}} = {got}, peers: {want}")
+    """tidepool's per-route counters equal the peers' own counts (the peers' event lines
+    may trail their socket calls by a moment, so this polls briefly)."""
+    mismatch = []
+
+    def agree():
+        mm = env.tp.metrics()
+        sent, answers, results = len(env.sent()), len(env.answers()), len(env.results())
+        recv_svc = sum(s.count("recv") for s in env.services)
+        mismatch.clear()
+        for kind, r, want in [("received", "requests", sent),
+                              ("forwarded", "requests", recv_svc),
+                              ("received", "results", answers),
+                              ("forwarded", "results", results)]:
+            got = mm.val(f"tidepool_{kind}_messages_total", route=r)
+            if got != want:
+                mismatch.append(f"tidepool_{kind}_messages_total{{route={r}}} = {got}, "
+                                f"peers: {want}")
+        return not mismatch
+    try:
+        wait_until(agree, 5, "counters agree")
+    except h.Failure:
+        raise h.Failure("; ".join(mismatch)) from None
 
 
 def report(name, answered, sent, drain=None, extra=""):
