@@ -166,6 +166,7 @@ class Proc:
         self.argv = argv
         self.events = []
         self._lock = threading.Lock()
+        self._t = None
         self.stderr_path = log_path or os.devnull
         self._err = open(self.stderr_path, "ab")
         self.p = subprocess.Popen(
@@ -213,6 +214,12 @@ class Proc:
             self.p.kill()
         self.p.wait(timeout=10)
         self._err.close()
+        self._drain()
+
+    def _drain(self):
+        # Every line the process wrote before it died is in self.events once this returns.
+        if getattr(self, "_t", None) is not None:
+            self._t.join(timeout=5)
 
     def terminate(self, timeout=30):
         """SIGTERM, wait up to timeout, then SIGKILL. Returns the exit code."""
@@ -224,6 +231,7 @@ class Proc:
                 self.p.kill()
                 self.p.wait(timeout=10)
         self._err.close()
+        self._drain()
         return self.p.returncode
 
 
