@@ -108,6 +108,10 @@ Metrics::Metrics(const std::string& version)
       backend_disconnects_(build(prometheus::BuildCounter(), *registry_,
                                  "tidepool_backend_disconnects_total",
                                  "Backend peers lost after a handshake.")),
+      frontend_handshake_failures_(
+          build(prometheus::BuildCounter(), *registry_, "tidepool_frontend_handshake_failures_total",
+                "Frontend connections closed before completing a ZMTP handshake (garbage, "
+                "half handshakes, incompatible socket types).")),
       replies_(build(prometheus::BuildCounter(), *registry_, "tidepool_replies_total",
                      "Replies delivered to clients.")),
       correlation_timeouts_(build(prometheus::BuildCounter(), *registry_,
@@ -155,6 +159,7 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
       uncorrelated_results_(m.uncorrelated_results_.Add({{"route", route}})),
       backend_connects_(m.backend_connects_.Add({{"route", route}})),
       backend_disconnects_(m.backend_disconnects_.Add({{"route", route}})),
+      frontend_handshake_failures_(m.frontend_handshake_failures_.Add({{"route", route}})),
       queue_wait_seconds_(m.queue_wait_seconds_.Add({{"route", route}}, queue_wait_buckets())),
       request_duration_seconds_(
           m.request_duration_seconds_.Add({{"route", route}}, request_duration_buckets())) {
@@ -182,6 +187,8 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   add_delta(uncorrelated_results_, c.uncorrelated_results, p.uncorrelated_results);
   add_delta(backend_connects_, c.backend_connects, p.backend_connects);
   add_delta(backend_disconnects_, c.backend_disconnects, p.backend_disconnects);
+  add_delta(frontend_handshake_failures_, c.frontend_handshake_failures,
+            p.frontend_handshake_failures);
   for (std::size_t i = 0; i < kDropReasons; ++i) add_delta(*dropped_[i], c.dropped[i], p.dropped[i]);
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     add_delta(*flushes_[i], c.flushes[i], p.flushes[i]);

@@ -20,19 +20,15 @@ Presence::Change Presence::on_event(std::uint16_t event, std::uint32_t value) {
         ++connects_;
       }
       break;
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-      // The connection is about to be closed (DISCONNECTED follows); it never counted.
-      if (!pending_.empty()) pending_.pop_front();
-      ++failed_handshakes_;
-      break;
     case ZMQ_EVENT_DISCONNECTED:
+      // HANDSHAKE_FAILED_* (when libzmq reports one at all: a refused ZMTP 1.0 peer gets
+      // none) is always followed by DISCONNECTED for the fd, which is what counts here.
       if (live_.erase(value) > 0) {
         ++disconnects_;
       } else if (auto it = std::find(pending_.begin(), pending_.end(), value);
                  it != pending_.end()) {
         pending_.erase(it);
+        ++failed_handshakes_;
       }
       break;
     case ZMQ_EVENT_MONITOR_STOPPED:

@@ -65,6 +65,10 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, bool ba
     socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
     socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * 3);
   }
+  // A ZAP domain makes libzmq refuse unversioned ZMTP 1.0 peers: without it, arbitrary bytes
+  // sent to the port parse as ZMTP 1.0 frames and arrive as messages. No ZAP handler is
+  // needed for NULL security; every libzmq since 3.x speaks ZMTP 3.
+  socket.set(zmq::sockopt::zap_domain, "tidepool");
   if (backend) {
     // Queue in tidepool (observable), not in libzmq pipes toward peers that are not there.
     socket.set(zmq::sockopt::immediate, true);
@@ -425,7 +429,10 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
                                            {"side", backend ? "backend" : "frontend"},
                                            {"address", address.to_string()}});
     }
-    if (!backend) continue;
+    if (!backend) {
+      counters_.frontend_handshake_failures = monitor.presence.failed_handshakes();
+      continue;
+    }
     const bool lost_peer = monitor.presence.disconnects() > counters_.backend_disconnects;
     counters_.backend_connects = monitor.presence.connects();
     counters_.backend_disconnects = monitor.presence.disconnects();

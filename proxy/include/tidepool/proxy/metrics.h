@@ -59,6 +59,7 @@ struct RouteCounters {
   std::uint64_t uncorrelated_results = 0;
   std::uint64_t backend_connects = 0;
   std::uint64_t backend_disconnects = 0;
+  std::uint64_t frontend_handshake_failures = 0;
   std::array<std::uint64_t, kDropReasons> dropped{};
   std::array<std::uint64_t, kFlushTriggers> flushes{};
   std::array<std::uint64_t, kFlushTriggers> flushed_messages{};
@@ -111,6 +112,7 @@ class RouteMetrics {
   prometheus::Counter& uncorrelated_results_;
   prometheus::Counter& backend_connects_;
   prometheus::Counter& backend_disconnects_;
+  prometheus::Counter& frontend_handshake_failures_;
   std::array<prometheus::Counter*, kDropReasons> dropped_{};
   std::array<prometheus::Counter*, kFlushTriggers> flushes_{};
   std::array<prometheus::Counter*, kFlushTriggers> flushed_messages_{};
@@ -148,6 +150,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& flushed_messages_;
   prometheus::Family<prometheus::Counter>& backend_connects_;
   prometheus::Family<prometheus::Counter>& backend_disconnects_;
+  prometheus::Family<prometheus::Counter>& frontend_handshake_failures_;
   prometheus::Family<prometheus::Counter>& replies_;
   prometheus::Family<prometheus::Counter>& correlation_timeouts_;
   prometheus::Family<prometheus::Counter>& uncorrelated_results_;

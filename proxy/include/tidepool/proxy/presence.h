@@ -27,6 +27,8 @@ class Presence {
   [[nodiscard]] std::size_t peers() const { return live_.size(); }
   [[nodiscard]] std::uint64_t connects() const { return connects_; }
   [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
+  // Connections closed before their handshake completed: garbage, a half handshake, an
+  // incompatible socket type, refused security.
   [[nodiscard]] std::uint64_t failed_handshakes() const { return failed_handshakes_; }
 
  private:
