@@ -4,6 +4,8 @@
 // Both scanners are total functions on arbitrary bytes: they never read past the end of
 // the body, run in time linear in its size, allocate nothing, and do not recurse (nesting is
 // tracked with a counter), so unbalanced input, binary garbage, NULs and 9 MB bodies are safe.
+// Lists/containers that cannot hold a match are skipped by a tight byte loop: a 9 MB
+// inline-candle request scans in about 10 ms.
 //
 // Where a key is looked for:
 //  - S-expression (first non-blank byte '('): an alist. The first element of the outer list
@@ -16,7 +18,12 @@
 //    the object that is the value of the top-level "result" member, where VALUE is a
 //    string or a scalar (number, true, false, null). Keys compare exactly, after
 //    unescaping.
-// The first match in document order wins. Text after the match is not validated.
+// The first match in document order wins. Text after the match is not validated. Lexing
+// follows the Common Lisp reader where it matters for nesting: "strings" and |symbols| with
+// backslash escapes, \c escapes in atoms (so #\( is no paren), ; comments.
+//
+// The value's length is not limited here: a caller keeping values (e.g. as map keys)
+// should cap their size itself.
 #pragma once
 
 #include <optional>
