@@ -354,7 +354,7 @@ def service_restart(args, name, lazy=False, delay_ms="2,20", mutate=None, limite
             return (r == len(sent) and q == 0 and svc2.count("recv") == f - f_kill
                     and svc2.count("answer") == svc2.count("recv"))
         wait_until(svc2_caught_up, 90, "service2 took and answered everything after the kill")
-        wedge = svc2.evs("recv")[0]["t"] - t_up
+        wedge = max(0.0, svc2.evs("recv")[0]["t"] - t_up)  # "ready" may trail a first recv
         # Results of service1 still in its PUSH buffer at the kill never reach tidepool.
         wait_until(lambda: len(env.results()) >= svc2.count("answer"), 30, "results")
         settle(env, len(env.results()), 30)
