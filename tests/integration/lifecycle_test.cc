@@ -1,0 +1,153 @@
+// Process lifecycle: SIGTERM drains, health endpoints, and the command line.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <fstream>
+#include <zmq.hpp>
+
+#include "harness.h"
+
+using namespace tidepool::test;
+
+namespace {
+using Labels = std::map<std::string, std::string>;
+}  // namespace
+
+TEST_CASE("SIGTERM with a backend present: the queue drains before exit 0") {
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  // Slow draining keeps a queue in place while the backend is present.
+  route["flush"] = {{"drain_rate", 1000}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(endpoint(front));
+  constexpr int kMessages = 2000;
+  for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, kMessages));
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  worker.bind(endpoint(back));
+  REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
+  CHECK(tidepool.metric("tidepool_queue_messages", jobs) > 0);
+
+  tidepool.signal(SIGTERM);
+  // While draining, /readyz says so and nothing new is read.
+  CHECK(wait_until([&] { return tidepool.http("/readyz").first == 503; }, 2s));
+  for (int i = 0; i < kMessages; ++i) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    REQUIRE(message.to_string() == std::to_string(i));
+  }
+  CHECK(tidepool.wait_exit(10s) == 0);
+  CHECK(tidepool.log().find("drained: exiting") != std::string::npos);
+  CHECK(tidepool.log().find("reason=shutdown") == std::string::npos);
+}
+
+TEST_CASE("SIGTERM with no backend: exit 0 within drain_timeout_ms, leftovers counted") {
+  const int front = free_port();
+  const int back = free_port();
+  auto config = with_routes({pipeline_route("jobs", front, back)});
+  config["shutdown"] = {{"drain_timeout_ms", 300}};
+  Tidepool tidepool(config);
+  REQUIRE(tidepool.wait_ready());
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(endpoint(front));
+  for (int i = 0; i < 25; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 25));
+  const auto start = std::chrono::steady_clock::now();
+  tidepool.signal(SIGTERM);
+  REQUIRE(tidepool.wait_exit(5s) == 0);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 300ms);
+  CHECK(took < 3s);
+  const auto log = tidepool.log();
+  CHECK(log.find("drain timed out") != std::string::npos);
+  CHECK(log.find("reason=shutdown count=25") != std::string::npos);
+}
+
+TEST_CASE("health endpoints, status and healthcheck commands against a running tidepool") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({pipeline_route("jobs", front, back)}));
+  REQUIRE(tidepool.wait_ready());
+  const std::string http = "127.0.0.1:" + std::to_string(tidepool.http_port());
+  CHECK(tidepool.http("/healthz").first == 200);
+  const auto [status_code, status_body] = tidepool.http("/status");
+  CHECK(status_code == 200);
+  const auto status = nlohmann::json::parse(status_body);
+  CHECK(status["routes"][0]["name"] == "jobs");
+  CHECK(status["routes"][0]["frontend"]["endpoints"][0] == endpoint(front));
+  CHECK(tidepool.http("/nope").first == 404);
+
+  const auto healthy = run_command({TIDEPOOL_BINARY, "healthcheck", "--http", http});
+  CHECK(healthy.exit_code == 0);
+  const auto table = run_command({TIDEPOOL_BINARY, "status", "--http", http});
+  CHECK(table.exit_code == 0);
+  CHECK(table.output.find("jobs") != std::string::npos);
+  CHECK(table.output.find("DOWN") != std::string::npos);  // no backend yet
+
+  // The address may also come from the environment, as in the container's HEALTHCHECK.
+  const auto from_env = run_command({TIDEPOOL_BINARY, "healthcheck"}, 10s,
+                                    {{"TIDEPOOL_HTTP_LISTEN", http}});
+  CHECK(from_env.exit_code == 0);
+  const auto nobody = run_command(
+      {TIDEPOOL_BINARY, "healthcheck", "--http", "127.0.0.1:" + std::to_string(free_port())});
+  CHECK(nobody.exit_code == 1);
+  CHECK(nobody.output.find("unhealthy") != std::string::npos);
+
+  // POST /flush is the manual trigger.
+  CHECK(tidepool.http("/flush").first == 405);
+}
+
+TEST_CASE("command line: help, version, check-config, unknown arguments") {
+  const auto help = run_command({TIDEPOOL_BINARY, "--help"});
+  CHECK(help.exit_code == 0);
+  for (const char* word : {"check-config", "healthcheck", "status", "--config", "TIDEPOOL_",
+                           "router", "pull", "SIGTERM"}) {
+    CHECK(help.output.find(word) != std::string::npos);
+  }
+  const auto version = run_command({TIDEPOOL_BINARY, "--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.output.starts_with("tidepool "));
+
+  const auto defaults = run_command({TIDEPOOL_BINARY, "check-config", "--default"});
+  CHECK(defaults.exit_code == 0);
+  const auto json = nlohmann::json::parse(defaults.output.substr(0, defaults.output.rfind('}') + 1));
+  CHECK(json["routes"][0]["name"] == "default");
+  CHECK(json["routes"][0]["frontend"]["type"] == "router");
+  CHECK(json["routes"][0]["frontend"]["bind"][0] == "tcp://*:5580");
+  CHECK(json["routes"][0]["backend"]["connect"][0] == "tcp://127.0.0.1:5590");
+  CHECK(json["http"]["listen"] == "127.0.0.1:9464");
+
+  // Precedence: flag > environment > file.
+  const std::string path = "/tmp/tidepool-precedence-" + std::to_string(::getpid()) + ".json";
+  std::ofstream(path) << R"({"log": {"level": "error"}, "routes": [{"name": "r",
+      "frontend": {"type": "pull", "bind": ["tcp://*:7001"]},
+      "backend": {"type": "push", "connect": ["tcp://127.0.0.1:7002"]}}]})";
+  const auto from_file = run_command({TIDEPOOL_BINARY, "check-config", path});
+  CHECK(nlohmann::json::parse(from_file.output.substr(0, from_file.output.rfind('}') + 1))["log"]["level"] ==
+        "error");
+  const auto env_wins = run_command({TIDEPOOL_BINARY, "check-config", path}, 10s,
+                                    {{"TIDEPOOL_LOG_LEVEL", "warn"}});
+  CHECK(nlohmann::json::parse(env_wins.output.substr(0, env_wins.output.rfind('}') + 1))["log"]["level"] ==
+        "warn");
+  const auto flag_wins = run_command({TIDEPOOL_BINARY, "check-config", path, "--log-level", "debug"},
+                                     10s, {{"TIDEPOOL_LOG_LEVEL", "warn"}});
+  CHECK(nlohmann::json::parse(flag_wins.output.substr(0, flag_wins.output.rfind('}') + 1))["log"]["level"] ==
+        "debug");
+  ::unlink(path.c_str());
+
+  const auto unknown = run_command({TIDEPOOL_BINARY, "--frobnicate"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("unknown argument \"--frobnicate\"") != std::string::npos);
+  const auto missing = run_command({TIDEPOOL_BINARY, "--config", "/nonexistent/tidepool.json"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.output.find("cannot read config file \"/nonexistent/tidepool.json\"") !=
+        std::string::npos);
+}
