@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tidepool needs; installs nothing that is already there.
+#   deploy/setup-debian.sh build   compiler, CMake and the libraries (to build and run)
+#   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
+#                                  clang for the fuzzers, podman for the container test)
+set -euo pipefail
+
+build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
+                prometheus-cpp-dev libcivetweb-dev doctest-dev)
+test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
+               podman buildah runc debootstrap uidmap)
+
+case "${1:-build}" in
+  build) wanted=("${build_packages[@]}") ;;
+  test) wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# Debian's prometheus package starts a server on :9090 by default; tests run their own.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
