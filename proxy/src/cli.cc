@@ -207,16 +207,18 @@ int status(const Arguments& args) {
   std::cout << "tidepool " << document.value("version", "?") << " at " << address
             << (document.value("draining", false) ? " (draining)" : "") << "\n";
   const std::vector<std::pair<std::string, std::size_t>> columns = {
-      {"ROUTE", 12}, {"MODE", 13},     {"BACKEND", 8},   {"PEERS", 6},     {"QUEUED", 8},
-      {"BYTES", 10}, {"OLDEST_S", 9}, {"IN_FLIGHT", 9}, {"RECEIVED", 10}, {"FORWARDED", 10},
-      {"DROPPED", 8}};
+      {"ROUTE", 12},    {"MODE", 13},      {"BACKEND", 8},  {"PEERS", 6},
+      {"QUEUED", 8},    {"BYTES", 10},     {"OLDEST_S", 9}, {"IN_FLIGHT", 9},
+      {"RECEIVED", 10}, {"FORWARDED", 10}, {"DROPPED", 8}};
   for (const auto& [name, width] : columns) std::cout << pad(name, width);
   std::cout << "\n";
   for (const auto& route : document["routes"]) {
     std::uint64_t dropped = 0;
-    for (const auto& [reason, count] : route["dropped"].items()) dropped += count.get<std::uint64_t>();
+    for (const auto& [reason, count] : route["dropped"].items())
+      dropped += count.get<std::uint64_t>();
     char oldest[32];
-    std::snprintf(oldest, sizeof oldest, "%.1f", route["queue"]["oldest_age_seconds"].get<double>());
+    std::snprintf(oldest, sizeof oldest, "%.1f",
+                  route["queue"]["oldest_age_seconds"].get<double>());
     const std::vector<std::string> cells = {
         route["name"].get<std::string>(),
         route["mode"].get<std::string>(),

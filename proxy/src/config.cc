@@ -43,15 +43,16 @@ class ObjectReader {
   }
   template <typename Int>
   void read_uint(const std::string& key, Int& out, std::uint64_t min = 0,
-                 std::uint64_t max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) const {
+                 std::uint64_t max =
+                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) const {
     if (const json* v = find(key)) {
       if (!v->is_number_integer() || (!v->is_number_unsigned() && v->get<std::int64_t>() < 0)) {
         throw ConfigError(child(key), "must be a non-negative integer");
       }
       const auto value = v->get<std::uint64_t>();
       if (value < min || value > max) {
-        throw ConfigError(child(key), "must be between " + std::to_string(min) + " and " +
-                                          std::to_string(max));
+        throw ConfigError(child(key),
+                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
       }
       out = static_cast<Int>(value);
     }
@@ -102,7 +103,8 @@ LogLevel parse_log_level(const std::string& path, const std::string& text) {
 }
 
 LogFormat parse_log_format(const std::string& path, const std::string& text) {
-  return parse_enum<LogFormat>(path, text, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
+  return parse_enum<LogFormat>(path, text,
+                               {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
 }
 
 std::optional<std::string> http_listen_problem(std::string_view listen) {
@@ -134,12 +136,12 @@ SocketConfig parse_socket(const json& object, const std::string& path, bool fron
   std::string type;
   reader.read_string("type", type);
   if (!type.empty()) {
-    socket.type = frontend ? parse_enum<SocketType>(reader.child("type"), type,
-                                                    {{"router", SocketType::kRouter},
-                                                     {"pull", SocketType::kPull}})
-                           : parse_enum<SocketType>(reader.child("type"), type,
-                                                    {{"dealer", SocketType::kDealer},
-                                                     {"push", SocketType::kPush}});
+    socket.type = frontend ? parse_enum<SocketType>(
+                                 reader.child("type"), type,
+                                 {{"router", SocketType::kRouter}, {"pull", SocketType::kPull}})
+                           : parse_enum<SocketType>(
+                                 reader.child("type"), type,
+                                 {{"dealer", SocketType::kDealer}, {"push", SocketType::kPush}});
   }
   reader.read_string_list("bind", socket.bind);
   reader.read_string_list("connect", socket.connect);
@@ -280,27 +282,38 @@ ConfigError::ConfigError(std::string path, const std::string& problem)
 
 std::string_view to_string(SocketType type) {
   switch (type) {
-    case SocketType::kRouter: return "router";
-    case SocketType::kDealer: return "dealer";
-    case SocketType::kPull: return "pull";
-    case SocketType::kPush: return "push";
+    case SocketType::kRouter:
+      return "router";
+    case SocketType::kDealer:
+      return "dealer";
+    case SocketType::kPull:
+      return "pull";
+    case SocketType::kPush:
+      return "push";
   }
   return "?";
 }
 std::string_view to_string(Overflow overflow) {
   switch (overflow) {
-    case Overflow::kBlock: return "block";
-    case Overflow::kDropNewest: return "drop-newest";
-    case Overflow::kDropOldest: return "drop-oldest";
+    case Overflow::kBlock:
+      return "block";
+    case Overflow::kDropNewest:
+      return "drop-newest";
+    case Overflow::kDropOldest:
+      return "drop-oldest";
   }
   return "?";
 }
 std::string_view to_string(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "?";
 }
@@ -435,11 +448,11 @@ json to_json(const Config& config) {
     }
     routes.push_back(route);
   }
-  return json{{"http", {{"listen", config.http_listen}}},
-              {"log", {{"level", to_string(config.log_level)},
-                       {"format", to_string(config.log_format)}}},
-              {"shutdown", {{"drain_timeout_ms", config.drain_timeout_ms}}},
-              {"routes", routes}};
+  return json{
+      {"http", {{"listen", config.http_listen}}},
+      {"log", {{"level", to_string(config.log_level)}, {"format", to_string(config.log_format)}}},
+      {"shutdown", {{"drain_timeout_ms", config.drain_timeout_ms}}},
+      {"routes", routes}};
 }
 
 void apply_overrides(Config& config, const Overrides& overrides,

@@ -35,7 +35,8 @@ void LoopState::heartbeat() {
 }
 
 bool LoopState::alive(std::chrono::milliseconds max_silence) const {
-  const auto last = Clock::time_point(Clock::duration(heartbeat_ns_.load(std::memory_order_relaxed)));
+  const auto last =
+      Clock::time_point(Clock::duration(heartbeat_ns_.load(std::memory_order_relaxed)));
   return Clock::now() - last < max_silence;
 }
 
@@ -97,19 +98,20 @@ bool EventLoop::publish(Clock::time_point now, bool force) {
     last_status_ = now;
     nlohmann::json routes = nlohmann::json::array();
     for (const auto& route : routes_) routes.push_back(route->status(now));
-    state_.set_status(nlohmann::json{{"version", TIDEPOOL_VERSION},
-                                     {"ready", state_.ready.load()},
-                                     {"draining", state_.draining.load()},
-                                     {"routes", routes}}
-                          .dump());
+    state_.set_status(nlohmann::json{
+        {"version", TIDEPOOL_VERSION},
+        {"ready", state_.ready.load()},
+        {"draining", state_.draining.load()},
+        {"routes",
+         routes}}.dump());
   }
   return true;
 }
 
 int EventLoop::run(int signal_fd) {
   state_.ready = true;
-  log::info("tidepool running", {{"routes", std::to_string(routes_.size())},
-                                 {"version", TIDEPOOL_VERSION}});
+  log::info("tidepool running",
+            {{"routes", std::to_string(routes_.size())}, {"version", TIDEPOOL_VERSION}});
   bool stopping = false;
   Clock::time_point drain_deadline{};
   std::vector<zmq::pollitem_t> items;

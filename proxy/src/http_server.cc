@@ -18,11 +18,16 @@ constexpr auto kMaxLoopSilence = 5000ms;
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -51,8 +56,8 @@ HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopSt
     : metrics_(metrics), state_(state) {
   mg_init_library(0);
   // civetweb wants "HOST:PORT" for a specific address; "0.0.0.0:PORT" binds all IPv4.
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "4",
-                           "request_timeout_ms", "10000", nullptr};
+  const char* options[] = {"listening_ports",    listen.c_str(), "num_threads", "4",
+                           "request_timeout_ms", "10000",        nullptr};
   mg_callbacks callbacks{};
   callbacks.log_message = log_civetweb;
   context_ = mg_start(&callbacks, this, options);
@@ -75,8 +80,7 @@ HttpServer::~HttpServer() {
   mg_exit_library();
 }
 
-HttpServer::Response HttpServer::respond(const std::string& method,
-                                         const std::string& path) const {
+HttpServer::Response HttpServer::respond(const std::string& method, const std::string& path) const {
   Response response;
   if (path == "/flush") {
     if (method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};

@@ -9,8 +9,7 @@ namespace tidepool::proxy {
 namespace {
 
 template <typename Builder>
-auto& build(Builder builder, prometheus::Registry& registry, const char* name,
-            const char* help) {
+auto& build(Builder builder, prometheus::Registry& registry, const char* name, const char* help) {
   return builder.Name(name).Help(help).Register(registry);
 }
 
@@ -39,8 +38,7 @@ const std::vector<double>& queue_wait_buckets() {
 }
 
 const std::vector<double>& request_duration_buckets() {
-  static const std::vector<double> kBounds = {0.001, 0.01, 0.1, 0.5, 1,   5,
-                                              15,    60,   300, 900, 3600};
+  static const std::vector<double> kBounds = {0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600};
   return kBounds;
 }
 
@@ -86,8 +84,7 @@ Metrics::Metrics(const std::string& version)
       received_messages_(build(prometheus::BuildCounter(), *registry_,
                                "tidepool_received_messages_total",
                                "Messages read from the frontend.")),
-      received_bytes_(build(prometheus::BuildCounter(), *registry_,
-                            "tidepool_received_bytes_total",
+      received_bytes_(build(prometheus::BuildCounter(), *registry_, "tidepool_received_bytes_total",
                             "Payload bytes read from the frontend.")),
       forwarded_messages_(build(prometheus::BuildCounter(), *registry_,
                                 "tidepool_forwarded_messages_total",
@@ -108,10 +105,10 @@ Metrics::Metrics(const std::string& version)
       backend_disconnects_(build(prometheus::BuildCounter(), *registry_,
                                  "tidepool_backend_disconnects_total",
                                  "Backend peers lost after a handshake.")),
-      frontend_handshake_failures_(
-          build(prometheus::BuildCounter(), *registry_, "tidepool_frontend_handshake_failures_total",
-                "Frontend connections closed before completing a ZMTP handshake (garbage, "
-                "half handshakes, incompatible socket types).")),
+      frontend_handshake_failures_(build(
+          prometheus::BuildCounter(), *registry_, "tidepool_frontend_handshake_failures_total",
+          "Frontend connections closed before completing a ZMTP handshake (garbage, "
+          "half handshakes, incompatible socket types).")),
       replies_(build(prometheus::BuildCounter(), *registry_, "tidepool_replies_total",
                      "Replies delivered to clients.")),
       correlation_timeouts_(build(prometheus::BuildCounter(), *registry_,
@@ -121,8 +118,7 @@ Metrics::Metrics(const std::string& version)
                                   "tidepool_uncorrelated_results_total",
                                   "Results whose key matched no request in flight.")),
       queue_wait_seconds_(build(prometheus::BuildHistogram(), *registry_,
-                                "tidepool_queue_wait_seconds",
-                                "Time from arrival to forwarding.")),
+                                "tidepool_queue_wait_seconds", "Time from arrival to forwarding.")),
       request_duration_seconds_(build(prometheus::BuildHistogram(), *registry_,
                                       "tidepool_request_duration_seconds",
                                       "Time from forwarding a request to its reply or result.")) {
@@ -166,8 +162,8 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
   // Every reason and trigger exists from the start at 0, so rate() and alerts see the first
   // increase.
   for (std::size_t i = 0; i < kDropReasons; ++i) {
-    dropped_[i] = &m.dropped_.Add(
-        {{"route", route}, {"reason", to_label(static_cast<DropReason>(i))}});
+    dropped_[i] =
+        &m.dropped_.Add({{"route", route}, {"reason", to_label(static_cast<DropReason>(i))}});
   }
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     const char* trigger = to_label(static_cast<FlushTrigger>(i));
@@ -189,7 +185,8 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   add_delta(backend_disconnects_, c.backend_disconnects, p.backend_disconnects);
   add_delta(frontend_handshake_failures_, c.frontend_handshake_failures,
             p.frontend_handshake_failures);
-  for (std::size_t i = 0; i < kDropReasons; ++i) add_delta(*dropped_[i], c.dropped[i], p.dropped[i]);
+  for (std::size_t i = 0; i < kDropReasons; ++i)
+    add_delta(*dropped_[i], c.dropped[i], p.dropped[i]);
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     add_delta(*flushes_[i], c.flushes[i], p.flushes[i]);
     add_delta(*flushed_messages_[i], c.flushed_messages[i], p.flushed_messages[i]);

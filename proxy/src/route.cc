@@ -29,10 +29,14 @@ constexpr std::int64_t kHardLimitFactor = 2;
 
 zmq::socket_type zmq_type(SocketType type) {
   switch (type) {
-    case SocketType::kRouter: return zmq::socket_type::router;
-    case SocketType::kDealer: return zmq::socket_type::dealer;
-    case SocketType::kPull: return zmq::socket_type::pull;
-    case SocketType::kPush: return zmq::socket_type::push;
+    case SocketType::kRouter:
+      return zmq::socket_type::router;
+    case SocketType::kDealer:
+      return zmq::socket_type::dealer;
+    case SocketType::kPull:
+      return zmq::socket_type::pull;
+    case SocketType::kPush:
+      return zmq::socket_type::push;
   }
   return zmq::socket_type::pair;
 }
@@ -91,7 +95,8 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       backend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
       queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
       metrics_(metrics, config.name) {
-  const auto max_frame = static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
+  const auto max_frame =
+      static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
   configure_socket(frontend_, config.frontend, false, max_frame);
   configure_socket(backend_, config.backend, true, max_frame);
 }
@@ -134,8 +139,8 @@ void Route::open() {
       try {
         socket.connect(endpoint);
       } catch (const zmq::error_t& e) {
-        throw StartupError("route " + config_.name + ": cannot connect " + side + " " +
-                           endpoint + ": " + e.what());
+        throw StartupError("route " + config_.name + ": cannot connect " + side + " " + endpoint +
+                           ": " + e.what());
       }
       endpoints.push_back(endpoint);
     }
@@ -152,9 +157,10 @@ void Route::open() {
   for (const auto& e : frontend_endpoints_) fronts += (fronts.empty() ? "" : ",") + e;
   std::string backs;
   for (const auto& e : backend_endpoints_) backs += (backs.empty() ? "" : ",") + e;
-  log::info("route ready", {{"route", config_.name},
-                            {"frontend", std::string(to_string(config_.frontend.type)) + " " + fronts},
-                            {"backend", std::string(to_string(config_.backend.type)) + " " + backs}});
+  log::info("route ready",
+            {{"route", config_.name},
+             {"frontend", std::string(to_string(config_.frontend.type)) + " " + fronts},
+             {"backend", std::string(to_string(config_.backend.type)) + " " + backs}});
 }
 
 // ---- polling -------------------------------------------------------------------------------
@@ -399,8 +405,8 @@ void Route::retry_replies() {
 // ---- correlation -----------------------------------------------------------------------------
 
 void Route::note_result(const protocol::Multipart& message, Clock::time_point now) {
-  const auto key = protocol::extract_field(message.frame_view(message.size() - 1),
-                                           results_of_->config.key);
+  const auto key =
+      protocol::extract_field(message.frame_view(message.size() - 1), results_of_->config.key);
   std::optional<Clock::time_point> sent;
   if (key) sent = results_of_->in_flight.complete(std::string(*key));
   if (sent) {
@@ -424,7 +430,8 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
     std::memcpy(&event, head.data(), sizeof event);
     std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
     const auto change = monitor.presence.on_event(event, value);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
       log::debug("peer handshake failed", {{"route", config_.name},
                                            {"side", backend ? "backend" : "frontend"},
                                            {"address", address.to_string()}});
@@ -468,8 +475,10 @@ void Route::on_timer(Clock::time_point now) {
   if (now < next_housekeeping_) return;
   next_housekeeping_ = now + kHousekeeping;
   if (config_.queue.ttl_ms > 0) {
-    const auto [messages, bytes] = queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
-    if (messages > 0) drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
+    const auto [messages, bytes] =
+        queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
+    if (messages > 0)
+      drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
   }
   while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
     pending_.erase(pending_.begin());
@@ -482,9 +491,7 @@ void Route::on_timer(Clock::time_point now) {
   for (auto& limiter : drop_log_) limiter.tick(now);
 }
 
-bool Route::drained() const {
-  return queue_.empty() && reply_backlog_.empty() && pending_.empty();
-}
+bool Route::drained() const { return queue_.empty() && reply_backlog_.empty() && pending_.empty(); }
 
 void Route::drop_remaining(DropReason reason) {
   const auto [messages, bytes] = queue_.clear();
@@ -510,7 +517,8 @@ void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
                  std::string_view why) {
   counters_.dropped[static_cast<std::size_t>(reason)] += count;
   drop_log_[static_cast<std::size_t>(reason)].warn(
-      now, why, {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}});
+      now, why,
+      {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}});
 }
 
 void Route::publish(Clock::time_point now) {

@@ -93,8 +93,8 @@ TEST_CASE("health endpoints, status and healthcheck commands against a running t
   CHECK(table.output.find("DOWN") != std::string::npos);  // no backend yet
 
   // The address may also come from the environment, as in the container's HEALTHCHECK.
-  const auto from_env = run_command({TIDEPOOL_BINARY, "healthcheck"}, 10s,
-                                    {{"TIDEPOOL_HTTP_LISTEN", http}});
+  const auto from_env =
+      run_command({TIDEPOOL_BINARY, "healthcheck"}, 10s, {{"TIDEPOOL_HTTP_LISTEN", http}});
   CHECK(from_env.exit_code == 0);
   const auto nobody = run_command(
       {TIDEPOOL_BINARY, "healthcheck", "--http", "127.0.0.1:" + std::to_string(free_port())});
@@ -118,7 +118,8 @@ TEST_CASE("command line: help, version, check-config, unknown arguments") {
 
   const auto defaults = run_command({TIDEPOOL_BINARY, "check-config", "--default"});
   CHECK(defaults.exit_code == 0);
-  const auto json = nlohmann::json::parse(defaults.output.substr(0, defaults.output.rfind('}') + 1));
+  const auto json =
+      nlohmann::json::parse(defaults.output.substr(0, defaults.output.rfind('}') + 1));
   CHECK(json["routes"][0]["name"] == "default");
   CHECK(json["routes"][0]["frontend"]["type"] == "router");
   CHECK(json["routes"][0]["frontend"]["bind"][0] == "tcp://*:5580");
@@ -131,16 +132,17 @@ TEST_CASE("command line: help, version, check-config, unknown arguments") {
       "frontend": {"type": "pull", "bind": ["tcp://*:7001"]},
       "backend": {"type": "push", "connect": ["tcp://127.0.0.1:7002"]}}]})";
   const auto from_file = run_command({TIDEPOOL_BINARY, "check-config", path});
-  CHECK(nlohmann::json::parse(from_file.output.substr(0, from_file.output.rfind('}') + 1))["log"]["level"] ==
-        "error");
-  const auto env_wins = run_command({TIDEPOOL_BINARY, "check-config", path}, 10s,
-                                    {{"TIDEPOOL_LOG_LEVEL", "warn"}});
-  CHECK(nlohmann::json::parse(env_wins.output.substr(0, env_wins.output.rfind('}') + 1))["log"]["level"] ==
-        "warn");
-  const auto flag_wins = run_command({TIDEPOOL_BINARY, "check-config", path, "--log-level", "debug"},
-                                     10s, {{"TIDEPOOL_LOG_LEVEL", "warn"}});
-  CHECK(nlohmann::json::parse(flag_wins.output.substr(0, flag_wins.output.rfind('}') + 1))["log"]["level"] ==
-        "debug");
+  CHECK(nlohmann::json::parse(from_file.output.substr(
+            0, from_file.output.rfind('}') + 1))["log"]["level"] == "error");
+  const auto env_wins =
+      run_command({TIDEPOOL_BINARY, "check-config", path}, 10s, {{"TIDEPOOL_LOG_LEVEL", "warn"}});
+  CHECK(nlohmann::json::parse(
+            env_wins.output.substr(0, env_wins.output.rfind('}') + 1))["log"]["level"] == "warn");
+  const auto flag_wins =
+      run_command({TIDEPOOL_BINARY, "check-config", path, "--log-level", "debug"}, 10s,
+                  {{"TIDEPOOL_LOG_LEVEL", "warn"}});
+  CHECK(nlohmann::json::parse(flag_wins.output.substr(
+            0, flag_wins.output.rfind('}') + 1))["log"]["level"] == "debug");
   ::unlink(path.c_str());
 
   const auto unknown = run_command({TIDEPOOL_BINARY, "--frobnicate"});

@@ -70,7 +70,8 @@ TEST_CASE("a backlog queued while no backend exists arrives once, in order, when
 
   REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 0));
   CHECK(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
-  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "connect"}}) >= 1);
+  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "connect"}}) >=
+        1);
   CHECK(tidepool.metric("tidepool_flushed_messages_total",
                         {{"route", "jobs"}, {"trigger", "connect"}}) >= 1);
   CHECK(sum_over_triggers(tidepool, "jobs", "tidepool_flushed_messages_total") == 1000);
@@ -108,8 +109,8 @@ TEST_CASE("a connected backend that stops reading and resumes is drained without
   REQUIRE(wait_until([&] { return tidepool.metric("tidepool_queue_messages", jobs) > 0; }));
   // The backend is connected and full: periodic flushes run and find it unwritable.
   REQUIRE(wait_until([&] {
-    return tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "periodic"}}) >=
-           2;
+    return tidepool.metric("tidepool_flushes_total",
+                           {{"route", "jobs"}, {"trigger", "periodic"}}) >= 2;
   }));
   CHECK(tidepool.metric("tidepool_backend_up", jobs) == 1);
 
@@ -121,7 +122,8 @@ TEST_CASE("a connected backend that stops reading and resumes is drained without
   }
   REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 0));
   CHECK(tidepool.metric("tidepool_backend_connects_total", jobs) == 1);  // no new connect
-  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "periodic"}}) >= 2);
+  CHECK(tidepool.metric("tidepool_flushes_total", {{"route", "jobs"}, {"trigger", "periodic"}}) >=
+        2);
   CHECK(tidepool.metric("tidepool_forwarded_messages_total", jobs) == kMessages);
 }
 
@@ -174,7 +176,8 @@ TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq
   // Each run is in order; the two runs never overlap; what is missing is one contiguous
   // block right after the first worker's last message: the messages in flight inside
   // libzmq (tidepool's send pipe, TCP, the dead worker's receive pipe) when it died.
-  for (std::size_t i = 0; i + 1 < first_run.size(); ++i) REQUIRE(first_run[i + 1] == first_run[i] + 1);
+  for (std::size_t i = 0; i + 1 < first_run.size(); ++i)
+    REQUIRE(first_run[i + 1] == first_run[i] + 1);
   for (std::size_t i = 0; i + 1 < second_run.size(); ++i) {
     REQUIRE(second_run[i + 1] == second_run[i] + 1);
   }
@@ -210,8 +213,8 @@ TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pus
     for (int i = 0; i < 15; ++i) client.send(zmq::buffer(numbered(i)));
     REQUIRE(tidepool.wait_metric("tidepool_received_messages_total", jobs, 15));
     CHECK(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
-    CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", c.reason}, {"route", "jobs"}}) ==
-          5);
+    CHECK(tidepool.metric("tidepool_dropped_messages_total",
+                          {{"reason", c.reason}, {"route", "jobs"}}) == 5);
     zmq::socket_t worker(context, zmq::socket_type::pull);
     worker.set(zmq::sockopt::rcvtimeo, 10000);
     worker.bind(endpoint(back));
@@ -245,8 +248,8 @@ TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pus
       CHECK(number_of(message) == i);
     }
     for (const char* reason : {"queue_full", "evicted"}) {
-      CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", reason}, {"route", "jobs"}}) ==
-            0);
+      CHECK(tidepool.metric("tidepool_dropped_messages_total",
+                            {{"reason", reason}, {"route", "jobs"}}) == 0);
     }
   }
 }
@@ -263,8 +266,8 @@ TEST_CASE("ttl: messages older than ttl_ms are dropped as expired, younger ones 
   zmq::socket_t client(context, zmq::socket_type::push);
   client.connect(endpoint(front));
   for (int i = 0; i < 5; ++i) client.send(zmq::buffer(numbered(i)));
-  REQUIRE(tidepool.wait_metric("tidepool_dropped_messages_total", {{"reason", "expired"}, {"route", "jobs"}},
-                               5));
+  REQUIRE(tidepool.wait_metric("tidepool_dropped_messages_total",
+                               {{"reason", "expired"}, {"route", "jobs"}}, 5));
   CHECK(tidepool.metric("tidepool_queue_messages", jobs) == 0);
   zmq::socket_t worker(context, zmq::socket_type::pull);
   worker.set(zmq::sockopt::rcvtimeo, 10000);

@@ -77,7 +77,8 @@ TEST_CASE("requests queued before any worker are answered, each client getting o
 
   zmq::context_t context;
   std::vector<zmq::socket_t> clients;
-  for (int c = 0; c < 3; ++c) clients.push_back(dealer_client(context, front, "client-" + std::to_string(c)));
+  for (int c = 0; c < 3; ++c)
+    clients.push_back(dealer_client(context, front, "client-" + std::to_string(c)));
   zmq::socket_t req(context, zmq::socket_type::req);  // REQ clients work too
   req.set(zmq::sockopt::rcvtimeo, 10000);
   req.connect(endpoint(front));
@@ -223,7 +224,8 @@ TEST_CASE("1000 requests outstanding from one DEALER client: no reply lost") {
   }
   CHECK(received == kRequests);
   CHECK(tidepool.wait_metric("tidepool_replies_total", rpc, kRequests));
-  CHECK(tidepool.metric("tidepool_dropped_messages_total", {{"reason", "unroutable"}, {"route", "rpc"}}) == 0);
+  CHECK(tidepool.metric("tidepool_dropped_messages_total",
+                        {{"reason", "unroutable"}, {"route", "rpc"}}) == 0);
 }
 
 TEST_CASE("max_in_flight holds requests in the queue while that many await replies") {

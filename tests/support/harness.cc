@@ -162,8 +162,7 @@ Tidepool::~Tidepool() {
 
 std::pair<int, std::string> Tidepool::http(const std::string& path) const {
   std::string error;
-  const auto reply =
-      proxy::http_get("127.0.0.1:" + std::to_string(http_port_), path, 2s, error);
+  const auto reply = proxy::http_get("127.0.0.1:" + std::to_string(http_port_), path, 2s, error);
   if (!reply) return {0, error};
   return {reply->status, reply->body};
 }

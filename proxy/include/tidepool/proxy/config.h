@@ -35,8 +35,8 @@ struct SocketConfig {
 };
 
 struct QueueConfig {
-  std::size_t max_messages = 5000;             // Swimmy's *backtest-send-queue-max*
-  std::size_t max_bytes = 256ULL << 20;        // 256 MiB
+  std::size_t max_messages = 5000;              // Swimmy's *backtest-send-queue-max*
+  std::size_t max_bytes = 256ULL << 20;         // 256 MiB
   std::size_t max_message_bytes = 64ULL << 20;  // Swimmy inline-candle requests reach ~9 MB
   Overflow overflow = Overflow::kBlock;
   std::int64_t ttl_ms = 0;  // 0: messages never expire

@@ -19,8 +19,8 @@ struct QueuedMessage {
 
 // What happened to a message offered to the queue.
 struct OfferResult {
-  bool accepted = false;           // false: refused (drop-newest on a full queue)
-  std::size_t evicted = 0;         // drop-oldest: messages evicted from the head to make room
+  bool accepted = false;    // false: refused (drop-newest on a full queue)
+  std::size_t evicted = 0;  // drop-oldest: messages evicted from the head to make room
   std::size_t evicted_bytes = 0;
 };
 

@@ -32,8 +32,8 @@ struct Correlation {
   explicit Correlation(const CorrelationConfig& c) : config(c), in_flight(c.max_tracked) {}
   CorrelationConfig config;
   InFlight in_flight;
-  LocalHistogram* durations = nullptr;        // the requests route's request_duration
-  std::uint64_t* timeouts = nullptr;          // the requests route's correlation_timeouts
+  LocalHistogram* durations = nullptr;  // the requests route's request_duration
+  std::uint64_t* timeouts = nullptr;    // the requests route's correlation_timeouts
 };
 
 // One frontend → one queue → one backend (DESIGN §1). All of it runs on the event-loop
@@ -119,8 +119,8 @@ class Route {
   };
   std::map<std::uint64_t, PendingRequest> pending_;
   std::uint64_t next_sequence_ = 0;
-  std::unique_ptr<Correlation> correlation_;       // this route's requests, if correlated
-  Correlation* results_of_ = nullptr;              // requests this route's results answer
+  std::unique_ptr<Correlation> correlation_;  // this route's requests, if correlated
+  Correlation* results_of_ = nullptr;         // requests this route's results answer
 
   RouteCounters counters_;
   RouteMetrics metrics_;
