@@ -359,8 +359,10 @@ def interleaved(label, modes, reps, setup, run_once, teardown):
                 ctx[mode] = setup(mode)
             except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
                 note(f"{label} {mode}: {e}")
-        for _ in range(reps):
-            for mode in list(ctx):
+        for rep in range(reps):
+            order = list(ctx)
+            order = order[rep % len(order):] + order[:rep % len(order)] if order else order
+            for mode in order:  # rotated each repetition: no mode always runs first
                 try:
                     r = run_once(mode, ctx[mode])
                     if r is not None:
@@ -445,10 +447,17 @@ def bench_pingpong(bins, modes, tmpdir, cfg, results):
 
 def bench_outstanding(bins, modes, tmpdir, cfg, results):
     def once(mode, ctx):
+        proxy = ctx[0].proxy
+        cpu0 = proxy.cpu() if proxy else None
         client = start([bins["bench_client"], "dealer", "--connect", ctx[0].client_ep,
                         "--count", str(cfg.dealer_count), "--outstanding", str(cfg.outstanding),
                         "--size", "64", "--timeout-ms", "2000"], name=f"dealer[{mode}]")
-        return wait_json(client, 60 + cfg.dealer_count / 1000)
+        r = wait_json(client, 60 + cfg.dealer_count / 1000)
+        cpu1 = proxy.cpu() if proxy else None
+        if r and cpu0 is not None and cpu1 is not None and r["received"]:
+            # Per request answered: request in, request out, reply in, reply out.
+            r["cpu_s_per_M"] = (cpu1 - cpu0) / r["received"] * 1e6
+        return r
 
     # A DEALER worker echoes the envelope and blocks at its HWM instead of dropping (a REP
     # worker itself drops replies at 1000 outstanding, even with no proxy in between).
@@ -459,6 +468,9 @@ def bench_outstanding(bins, modes, tmpdir, cfg, results):
         rs = runs[mode]
         results.setdefault("outstanding/req_per_s", {})[mode] = stats([r["req_per_s"] for r in rs])
         results.setdefault("outstanding/lost", {})[mode] = stats([r["lost"] for r in rs])
+        if mode != "direct":
+            results.setdefault("outstanding/cpu_s_per_M", {})[mode] = stats(
+                [r.get("cpu_s_per_M") for r in rs])
         if any(r["late"] or r["bogus"] for r in rs):
             note(f"outstanding {mode}: late/duplicate replies "
                  f"{sum(r['late'] for r in rs)}/{sum(r['bogus'] for r in rs)}")
@@ -594,6 +606,7 @@ def build_rows(results, cfg):
             at_most_zmq)
         row(f"ping-pong {size}: RTT p99.9 µs", f"rtt/{size}/p999_us")
     row(f"{cfg.outstanding} outstanding: requests/s", "outstanding/req_per_s")
+    row(f"{cfg.outstanding} outstanding: proxy CPU s / M requests", "outstanding/cpu_s_per_M")
     row(f"{cfg.outstanding} outstanding: replies lost / {fmt_num(cfg.dealer_count)}",
         "outstanding/lost", "0 (every run)",
         lambda per: None if not per.get("tidepool") else per["tidepool"]["max"] == 0,
