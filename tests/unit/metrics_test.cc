@@ -1,0 +1,352 @@
+#include "tidepool/proxy/metrics.h"
+
+#include <doctest/doctest.h>
+#include <prometheus/client_metric.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+using tidepool::proxy::DropReason;
+using tidepool::proxy::FlushTrigger;
+using tidepool::proxy::kDropReasons;
+using tidepool::proxy::kFlushTriggers;
+using tidepool::proxy::LocalHistogram;
+using tidepool::proxy::Metrics;
+using tidepool::proxy::RouteCounters;
+using tidepool::proxy::RouteGauges;
+using tidepool::proxy::RouteMetrics;
+using tidepool::proxy::to_label;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+// The series of family `name` whose labels are exactly `labels`, from a fresh Collect().
+std::optional<prometheus::ClientMetric> series(const Metrics& metrics, const std::string& name,
+                                               const Labels& labels) {
+  for (const auto& family : metrics.registry()->Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      Labels have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have == labels) return metric;
+    }
+  }
+  return std::nullopt;
+}
+
+double counter(const Metrics& metrics, const std::string& name, const Labels& labels) {
+  const auto metric = series(metrics, name, labels);
+  REQUIRE_MESSAGE(metric.has_value(), name);
+  return metric->counter.value;
+}
+
+double gauge(const Metrics& metrics, const std::string& name, const Labels& labels) {
+  const auto metric = series(metrics, name, labels);
+  REQUIRE_MESSAGE(metric.has_value(), name);
+  return metric->gauge.value;
+}
+
+prometheus::ClientMetric::Histogram histogram(const Metrics& metrics, const std::string& name,
+                                              const Labels& labels) {
+  const auto metric = series(metrics, name, labels);
+  REQUIRE_MESSAGE(metric.has_value(), name);
+  return metric->histogram;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+const Labels kRoute = {{"route", "r"}};
+
+struct Family {
+  const char* name;
+  const char* type;
+};
+
+// DESIGN §7 without the spool families (the spool is not built yet).
+const Family kFamilies[] = {
+    {"tidepool_build_info", "gauge"},
+    {"tidepool_queue_messages", "gauge"},
+    {"tidepool_queue_bytes", "gauge"},
+    {"tidepool_queue_capacity_messages", "gauge"},
+    {"tidepool_queue_capacity_bytes", "gauge"},
+    {"tidepool_queue_oldest_age_seconds", "gauge"},
+    {"tidepool_received_messages_total", "counter"},
+    {"tidepool_received_bytes_total", "counter"},
+    {"tidepool_forwarded_messages_total", "counter"},
+    {"tidepool_forwarded_bytes_total", "counter"},
+    {"tidepool_dropped_messages_total", "counter"},
+    {"tidepool_flushes_total", "counter"},
+    {"tidepool_flushed_messages_total", "counter"},
+    {"tidepool_backend_up", "gauge"},
+    {"tidepool_backend_peers", "gauge"},
+    {"tidepool_frontend_peers", "gauge"},
+    {"tidepool_backend_connects_total", "counter"},
+    {"tidepool_backend_disconnects_total", "counter"},
+    {"tidepool_queue_wait_seconds", "histogram"},
+    {"tidepool_in_flight", "gauge"},
+    {"tidepool_request_duration_seconds", "histogram"},
+    {"tidepool_replies_total", "counter"},
+    {"tidepool_correlation_timeouts_total", "counter"},
+    {"tidepool_uncorrelated_results_total", "counter"},
+    // Not in DESIGN §7 (yet): added with the ZMTP-garbage refusal (commit fcbd308).
+    {"tidepool_frontend_handshake_failures_total", "counter"},
+};
+
+}  // namespace
+
+TEST_CASE("labels match DESIGN §7") {
+  const char* reasons[] = {"queue_full", "evicted",  "too_large", "malformed",
+                           "expired",    "shutdown", "unroutable"};
+  static_assert(std::size(reasons) == kDropReasons);
+  for (std::size_t i = 0; i < kDropReasons; ++i) {
+    CHECK(std::string(to_label(static_cast<DropReason>(i))) == reasons[i]);
+  }
+  const char* triggers[] = {"connect", "periodic", "manual", "shutdown", "writable"};
+  static_assert(std::size(triggers) == kFlushTriggers);
+  for (std::size_t i = 0; i < kFlushTriggers; ++i) {
+    CHECK(std::string(to_label(static_cast<FlushTrigger>(i))) == triggers[i]);
+  }
+}
+
+TEST_CASE("serialize() has HELP and TYPE for every family, with a route registered") {
+  Metrics metrics("9.8.7");
+  RouteMetrics route(metrics, "r");
+  // A leading newline lets every line be matched as "\n" + line.
+  const std::string text = "\n" + metrics.serialize();
+  for (const auto& family : kFamilies) {
+    CAPTURE(family.name);
+    CHECK(contains(text, std::string("\n# HELP ") + family.name + " "));
+    CHECK(contains(text, std::string("\n# TYPE ") + family.name + " " + family.type + "\n"));
+  }
+  CHECK(contains(text, "tidepool_build_info{version=\"9.8.7\"} 1\n"));
+  // Every per-route series carries route="r".
+  CHECK(contains(text, "tidepool_queue_messages{route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_received_messages_total{route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_queue_wait_seconds_count{route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_request_duration_seconds_bucket{route=\"r\",le=\"+Inf\"} 0\n"));
+}
+
+TEST_CASE("no metric family outside the list above") {
+  Metrics metrics("1");
+  RouteMetrics route(metrics, "r");
+  std::vector<std::string> names;
+  for (const auto& family : metrics.registry()->Collect()) names.push_back(family.name);
+  for (const auto& name : names) {
+    CAPTURE(name);
+    bool known = false;
+    for (const auto& family : kFamilies) known = known || name == family.name;
+    CHECK(known);
+  }
+  CHECK(names.size() == std::size(kFamilies));
+}
+
+TEST_CASE("drop reasons and flush triggers exist at 0 from the start") {
+  Metrics metrics("1");
+  RouteMetrics route(metrics, "r");
+  for (std::size_t i = 0; i < kDropReasons; ++i) {
+    const std::string reason = to_label(static_cast<DropReason>(i));
+    CAPTURE(reason);
+    CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                  {{"route", "r"}, {"reason", reason}}) == 0);
+  }
+  for (std::size_t i = 0; i < kFlushTriggers; ++i) {
+    const std::string trigger = to_label(static_cast<FlushTrigger>(i));
+    CAPTURE(trigger);
+    CHECK(counter(metrics, "tidepool_flushes_total", {{"route", "r"}, {"trigger", trigger}}) == 0);
+    CHECK(counter(metrics, "tidepool_flushed_messages_total",
+                  {{"route", "r"}, {"trigger", trigger}}) == 0);
+  }
+  const std::string text = metrics.serialize();
+  CHECK(contains(text, "tidepool_dropped_messages_total{reason=\"unroutable\",route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_flushes_total{route=\"r\",trigger=\"writable\"} 0\n"));
+}
+
+TEST_CASE("publish adds deltas: totals equal the counters after several publishes") {
+  Metrics metrics("1");
+  RouteMetrics route(metrics, "r");
+  RouteCounters c;
+  RouteGauges g;
+
+  c.received_messages = 5;
+  c.received_bytes = 500;
+  c.forwarded_messages = 3;
+  c.forwarded_bytes = 300;
+  c.replies = 2;
+  c.correlation_timeouts = 1;
+  c.uncorrelated_results = 4;
+  c.backend_connects = 1;
+  c.backend_disconnects = 0;
+  c.frontend_handshake_failures = 6;
+  c.dropped[static_cast<std::size_t>(DropReason::kQueueFull)] = 7;
+  c.flushes[static_cast<std::size_t>(FlushTrigger::kConnect)] = 1;
+  c.flushed_messages[static_cast<std::size_t>(FlushTrigger::kConnect)] = 3;
+  route.publish(c, g);
+  CHECK(counter(metrics, "tidepool_received_messages_total", kRoute) == 5);
+  CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                {{"route", "r"}, {"reason", "queue_full"}}) == 7);
+
+  c.received_messages = 12;
+  c.received_bytes = 1200;
+  c.forwarded_messages = 10;
+  c.forwarded_bytes = 1000;
+  c.replies = 9;
+  c.correlation_timeouts = 2;
+  c.uncorrelated_results = 4;  // unchanged
+  c.backend_connects = 3;
+  c.backend_disconnects = 2;
+  c.frontend_handshake_failures = 10;
+  c.dropped[static_cast<std::size_t>(DropReason::kQueueFull)] = 8;
+  c.dropped[static_cast<std::size_t>(DropReason::kUnroutable)] = 1;
+  c.flushes[static_cast<std::size_t>(FlushTrigger::kPeriodic)] = 2;
+  c.flushed_messages[static_cast<std::size_t>(FlushTrigger::kPeriodic)] = 7;
+  route.publish(c, g);
+  route.publish(c, g);  // nothing new: nothing added
+
+  CHECK(counter(metrics, "tidepool_received_messages_total", kRoute) == 12);
+  CHECK(counter(metrics, "tidepool_received_bytes_total", kRoute) == 1200);
+  CHECK(counter(metrics, "tidepool_forwarded_messages_total", kRoute) == 10);
+  CHECK(counter(metrics, "tidepool_forwarded_bytes_total", kRoute) == 1000);
+  CHECK(counter(metrics, "tidepool_replies_total", kRoute) == 9);
+  CHECK(counter(metrics, "tidepool_correlation_timeouts_total", kRoute) == 2);
+  CHECK(counter(metrics, "tidepool_uncorrelated_results_total", kRoute) == 4);
+  CHECK(counter(metrics, "tidepool_backend_connects_total", kRoute) == 3);
+  CHECK(counter(metrics, "tidepool_backend_disconnects_total", kRoute) == 2);
+  CHECK(counter(metrics, "tidepool_frontend_handshake_failures_total", kRoute) == 10);
+  CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                {{"route", "r"}, {"reason", "queue_full"}}) == 8);
+  CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                {{"route", "r"}, {"reason", "unroutable"}}) == 1);
+  CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                {{"route", "r"}, {"reason", "evicted"}}) == 0);
+  CHECK(counter(metrics, "tidepool_flushes_total", {{"route", "r"}, {"trigger", "connect"}}) == 1);
+  CHECK(counter(metrics, "tidepool_flushes_total", {{"route", "r"}, {"trigger", "periodic"}}) == 2);
+  CHECK(counter(metrics, "tidepool_flushed_messages_total",
+                {{"route", "r"}, {"trigger", "connect"}}) == 3);
+  CHECK(counter(metrics, "tidepool_flushed_messages_total",
+                {{"route", "r"}, {"trigger", "periodic"}}) == 7);
+}
+
+TEST_CASE("two routes keep separate series") {
+  Metrics metrics("1");
+  RouteMetrics a(metrics, "a");
+  RouteMetrics b(metrics, "b");
+  RouteCounters ca;
+  ca.received_messages = 3;
+  RouteCounters cb;
+  cb.received_messages = 40;
+  a.publish(ca, RouteGauges{});
+  b.publish(cb, RouteGauges{});
+  CHECK(counter(metrics, "tidepool_received_messages_total", {{"route", "a"}}) == 3);
+  CHECK(counter(metrics, "tidepool_received_messages_total", {{"route", "b"}}) == 40);
+}
+
+TEST_CASE("publish sets every gauge to the given value") {
+  Metrics metrics("1");
+  RouteMetrics route(metrics, "r");
+  RouteGauges g;
+  g.queue_messages = 11;
+  g.queue_bytes = 2048;
+  g.queue_capacity_messages = 5000;
+  g.queue_capacity_bytes = 268435456;
+  g.queue_oldest_age_seconds = 1.5;
+  g.backend_up = 1;
+  g.backend_peers = 2;
+  g.frontend_peers = 3;
+  g.in_flight = 4;
+  route.publish(RouteCounters{}, g);
+  CHECK(gauge(metrics, "tidepool_queue_messages", kRoute) == 11);
+  CHECK(gauge(metrics, "tidepool_queue_bytes", kRoute) == 2048);
+  CHECK(gauge(metrics, "tidepool_queue_capacity_messages", kRoute) == 5000);
+  CHECK(gauge(metrics, "tidepool_queue_capacity_bytes", kRoute) == 268435456);
+  CHECK(gauge(metrics, "tidepool_queue_oldest_age_seconds", kRoute) == 1.5);
+  CHECK(gauge(metrics, "tidepool_backend_up", kRoute) == 1);
+  CHECK(gauge(metrics, "tidepool_backend_peers", kRoute) == 2);
+  CHECK(gauge(metrics, "tidepool_frontend_peers", kRoute) == 3);
+  CHECK(gauge(metrics, "tidepool_in_flight", kRoute) == 4);
+  // Gauges are set, not added.
+  g.queue_messages = 0;
+  g.backend_up = 0;
+  route.publish(RouteCounters{}, g);
+  CHECK(gauge(metrics, "tidepool_queue_messages", kRoute) == 0);
+  CHECK(gauge(metrics, "tidepool_backend_up", kRoute) == 0);
+  CHECK(gauge(metrics, "tidepool_in_flight", kRoute) == 4);
+}
+
+TEST_CASE("LocalHistogram: buckets are le-inclusive, sum and count, reset after publish") {
+  const std::vector<double> bounds = {0.1, 1, 10};
+  LocalHistogram local(bounds);
+  prometheus::Histogram target(bounds);
+  for (const double v : {0.05, 0.1, 0.5, 1.0, 2.0, 10.0, 11.0, 100.0}) local.observe(v);
+  CHECK(local.count() == 8);
+  local.publish_to(target);
+  CHECK(local.count() == 0);
+
+  auto h = target.Collect().histogram;
+  CHECK(h.sample_count == 8);
+  CHECK(h.sample_sum == doctest::Approx(124.65));
+  REQUIRE(h.bucket.size() == 4);
+  CHECK(h.bucket[0].upper_bound == 0.1);
+  CHECK(h.bucket[0].cumulative_count == 2);  // 0.05, 0.1
+  CHECK(h.bucket[1].cumulative_count == 4);  // + 0.5, 1.0
+  CHECK(h.bucket[2].cumulative_count == 6);  // + 2.0, 10.0
+  CHECK(h.bucket[3].cumulative_count == 8);  // + 11, 100 (+Inf)
+
+  // Publishing again without observations adds nothing.
+  local.publish_to(target);
+  h = target.Collect().histogram;
+  CHECK(h.sample_count == 8);
+
+  // New observations are added once, not with the old ones again.
+  local.observe(0.2);
+  local.publish_to(target);
+  h = target.Collect().histogram;
+  CHECK(h.sample_count == 9);
+  CHECK(h.sample_sum == doctest::Approx(124.85));
+  CHECK(h.bucket[0].cumulative_count == 2);
+  CHECK(h.bucket[1].cumulative_count == 5);
+  CHECK(h.bucket[3].cumulative_count == 9);
+}
+
+TEST_CASE("RouteMetrics::publish moves the local histograms into the registry once") {
+  Metrics metrics("1");
+  RouteMetrics route(metrics, "r");
+  route.queue_wait.observe(0.00005);  // first bucket (le 0.0001)
+  route.queue_wait.observe(2.0);      // le 5
+  route.queue_wait.observe(4000);     // +Inf
+  route.request_duration.observe(0.5);
+  route.publish(RouteCounters{}, RouteGauges{});
+  route.publish(RouteCounters{}, RouteGauges{});
+
+  const auto wait = histogram(metrics, "tidepool_queue_wait_seconds", kRoute);
+  CHECK(wait.sample_count == 3);
+  CHECK(wait.sample_sum == doctest::Approx(4002.00005));
+  REQUIRE(wait.bucket.size() == tidepool::proxy::queue_wait_buckets().size() + 1);
+  CHECK(wait.bucket.front().cumulative_count == 1);
+  CHECK(wait.bucket[wait.bucket.size() - 2].cumulative_count == 2);  // le 1800
+  CHECK(wait.bucket.back().cumulative_count == 3);
+
+  const auto duration = histogram(metrics, "tidepool_request_duration_seconds", kRoute);
+  CHECK(duration.sample_count == 1);
+  CHECK(duration.sample_sum == 0.5);
+  CHECK(route.queue_wait.count() == 0);
+  CHECK(route.request_duration.count() == 0);
+}
+
+TEST_CASE("bucket bounds are strictly increasing and span the documented ranges") {
+  for (const auto* bounds :
+       {&tidepool::proxy::queue_wait_buckets(), &tidepool::proxy::request_duration_buckets()}) {
+    REQUIRE(bounds->size() >= 2);
+    for (std::size_t i = 1; i < bounds->size(); ++i) CHECK((*bounds)[i - 1] < (*bounds)[i]);
+  }
+  CHECK(tidepool::proxy::queue_wait_buckets().front() <= 0.0001);
+  CHECK(tidepool::proxy::queue_wait_buckets().back() >= 300);
+  CHECK(tidepool::proxy::request_duration_buckets().back() >= 900);
+}
