@@ -118,10 +118,15 @@ cat >"$WORK/tidepool.json" <<EOF
 }
 EOF
 chmod 0644 "$WORK/tidepool.json"  # the image runs as a non-root user
-# The image's TIDEPOOL_HTTP_LISTEN (0.0.0.0:9464) would win over the file; on the host
-# network the test uses a free port instead.
+"${PODMAN[@]}" run --rm --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network none \
+  -v "$WORK/tidepool.json:/etc/tidepool/tidepool.json:ro" "$IMAGE" \
+  check-config /etc/tidepool/tidepool.json >"$WORK/check-config.out" 2>&1 \
+  || { cat "$WORK/check-config.out" >&2; fail "check-config of the mounted file in the image"; }
+# The image's TIDEPOOL_HTTP_LISTEN (0.0.0.0:9464) wins over the file; an empty value defers
+# to the file, so both the server and the HEALTHCHECK must take http.listen from the
+# mounted file (on the host network a fixed 9464 could clash).
 "${PODMAN[@]}" run -d --name "$NAME" --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
-  --network host -e TIDEPOOL_HTTP_LISTEN="127.0.0.1:$HTTP" \
+  --network host -e TIDEPOOL_HTTP_LISTEN= \
   -v "$WORK/tidepool.json:/etc/tidepool/tidepool.json:ro" "$IMAGE" >/dev/null \
   2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "podman run"; }
 URL="http://127.0.0.1:$HTTP"
@@ -142,6 +147,8 @@ $OPSCTL wait-metric "$URL/metrics" tidepool_forwarded_messages_total route=ops =
   || fail "forwarded"
 $OPSCTL wait-metric "$URL/metrics" tidepool_flushes_total route=ops ">=" "$(( FLUSHES0 + 1 ))" 10 \
   || fail "no flush counted"
+$OPSCTL wait-metric "$URL/metrics" tidepool_flushed_messages_total route=ops == "$N" 10 \
+  || fail "the $N queued messages were not all moved by flush passes"
 log "/metrics from the container: $N queued with no backend, then all forwarded in order"
 
 # 6. Health: Docker-format HEALTHCHECK runs `tidepool healthcheck` inside the container.
@@ -157,7 +164,11 @@ done
 [[ $(health) == healthy ]] || fail "health status is '$(health)', not healthy"
 "${PODMAN[@]}" exec "$NAME" tidepool healthcheck >/dev/null \
   || fail "tidepool healthcheck inside the container exited non-zero"
-log "health status: healthy"
+# ...and it can fail: nothing listens on the discard port.
+if "${PODMAN[@]}" exec "$NAME" tidepool healthcheck --http 127.0.0.1:9 >/dev/null 2>&1; then
+  fail "tidepool healthcheck against a dead address exited 0"
+fi
+log "health status: healthy (healthcheck uses http.listen from the mounted file)"
 
 # 7. Graceful stop: 5 messages wait (backend gone again); SIGTERM must drain and exit 0.
 $OPSCTL push "tcp://127.0.0.1:$FRONT" 5 late || fail "push"

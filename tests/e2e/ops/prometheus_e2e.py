@@ -154,6 +154,10 @@ scrape_configs:
                           f"Prometheus to see {q_flushes} > {flushes_before}")
         opslib.wait_until(lambda: api.scalar(q_forwarded) == n, 30,
                           f"Prometheus to see {q_forwarded} == {n}")
+        # Every queued message left through a flush pass (not the direct fast path).
+        q_flushed = 'sum(tidepool_flushed_messages_total{job="tidepool",route="ops"})'
+        opslib.wait_until(lambda: api.scalar(q_flushed) == n, 30,
+                          f"Prometheus to see {q_flushed} == {n}")
         by_trigger = {r["metric"].get("trigger"): float(r["value"][1]) for r in api.query(
             'tidepool_flushes_total{job="tidepool",route="ops"} > 0')}
         opslib.log(f"Prometheus sees the queue at 0 and flushes {flushes_before:g} -> "
