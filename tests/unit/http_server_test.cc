@@ -1,0 +1,255 @@
+#include "tidepool/proxy/http_server.h"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tidepool/proxy/event_loop.h"
+#include "tidepool/proxy/http_client.h"
+#include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/route.h"
+
+using tidepool::proxy::HttpReply;
+using tidepool::proxy::HttpServer;
+using tidepool::proxy::LoopState;
+using tidepool::proxy::Metrics;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A server on a free loopback port, with its own metrics and loop state.
+struct Fixture {
+  Metrics metrics{"1.2.3-test"};
+  LoopState state;
+  HttpServer server{"127.0.0.1:0", metrics, state};
+
+  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(server.port()); }
+  // GET over a real socket; fails the test when no answer comes within 5 s.
+  HttpReply get(const std::string& path) const {
+    std::string error;
+    const auto reply = tidepool::proxy::http_get(address(), path, 5000ms, error);
+    REQUIRE_MESSAGE(reply.has_value(), "GET " << path << ": " << error);
+    return *reply;
+  }
+};
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// A loopback port nobody listens on: bind port 0, read it, close.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool readable(int fd) {
+  pollfd item{fd, POLLIN, 0};
+  return ::poll(&item, 1, 0) == 1;
+}
+
+}  // namespace
+
+TEST_CASE("listens on an ephemeral port and reports it") {
+  Fixture f;
+  CHECK(f.server.port() > 0);
+  CHECK(f.server.port() <= 65535);
+}
+
+TEST_CASE("GET /metrics serves the registry in text format") {
+  Fixture f;
+  tidepool::proxy::RouteMetrics route(f.metrics, "requests");
+  tidepool::proxy::RouteCounters counters;
+  counters.received_messages = 17;
+  route.publish(counters, tidepool::proxy::RouteGauges{});
+  const HttpReply reply = f.get("/metrics");
+  CHECK(reply.status == 200);
+  CHECK(contains(reply.body, "tidepool_build_info{version=\"1.2.3-test\"} 1\n"));
+  CHECK(contains(reply.body, "# TYPE tidepool_queue_messages gauge\n"));
+  CHECK(contains(reply.body, "tidepool_received_messages_total{route=\"requests\"} 17\n"));
+  // Same body as serialize() (nothing published in between).
+  CHECK(reply.body == f.metrics.serialize());
+
+  const auto direct = f.server.respond("GET", "/metrics");
+  CHECK(direct.status == 200);
+  CHECK(direct.content_type == "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST_CASE("GET /healthz: 503 until the loop has ticked, 200 after a heartbeat") {
+  Fixture f;
+  HttpReply reply = f.get("/healthz");
+  CHECK(reply.status == 503);
+  CHECK(reply.body == "event loop stalled\n");
+  f.state.heartbeat();
+  reply = f.get("/healthz");
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "ok\n");
+}
+
+TEST_CASE("GET /readyz: 503 while starting, 200 when ready, 503 while draining") {
+  Fixture f;
+  HttpReply reply = f.get("/readyz");
+  CHECK(reply.status == 503);
+  CHECK(reply.body == "starting\n");
+  f.state.ready = true;
+  reply = f.get("/readyz");
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "ready\n");
+  f.state.draining = true;
+  reply = f.get("/readyz");
+  CHECK(reply.status == 503);
+  CHECK(reply.body == "draining\n");
+}
+
+TEST_CASE("GET /status returns the snapshot the loop published") {
+  Fixture f;
+  f.state.set_status(R"({"routes":[{"name":"requests","queue_messages":3}]})");
+  HttpReply reply = f.get("/status");
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "{\"routes\":[{\"name\":\"requests\",\"queue_messages\":3}]}\n");
+  f.state.set_status(R"({"routes":[]})");
+  reply = f.get("/status");
+  CHECK(reply.body == "{\"routes\":[]}\n");
+  const auto direct = f.server.respond("GET", "/status");
+  CHECK(direct.status == 200);
+  CHECK(direct.content_type == "application/json");
+}
+
+TEST_CASE("/flush is POST only and raises the flush request once") {
+  Fixture f;
+  CHECK_FALSE(f.state.take_flush_request());
+
+  const auto get = f.server.respond("GET", "/flush");
+  CHECK(get.status == 405);
+  CHECK_FALSE(f.state.take_flush_request());
+  CHECK(f.get("/flush").status == 405);  // http_get sends GET
+  CHECK_FALSE(f.state.take_flush_request());
+  CHECK_FALSE(readable(f.state.wake_fd()));
+
+  const auto post = f.server.respond("POST", "/flush");
+  CHECK(post.status == 200);
+  // The loop is woken through its eventfd, and sees the request exactly once.
+  CHECK(readable(f.state.wake_fd()));
+  f.state.clear_wake();
+  CHECK_FALSE(readable(f.state.wake_fd()));
+  CHECK(f.state.take_flush_request());
+  CHECK_FALSE(f.state.take_flush_request());
+}
+
+TEST_CASE("other methods on GET endpoints are 405") {
+  Fixture f;
+  for (const char* path : {"/metrics", "/healthz", "/readyz", "/status"}) {
+    CAPTURE(path);
+    CHECK(f.server.respond("POST", path).status == 405);
+    CHECK(f.server.respond("DELETE", path).status == 405);
+  }
+  CHECK(f.server.respond("HEAD", "/metrics").status == 200);
+}
+
+TEST_CASE("unknown paths are 404") {
+  Fixture f;
+  CHECK(f.server.respond("GET", "/").status == 404);
+  CHECK(f.server.respond("GET", "/nope").status == 404);
+  CHECK(f.server.respond("GET", "/metrics/extra").status == 404);
+  CHECK(f.get("/nope").status == 404);
+  CHECK(f.get("/").status == 404);
+  CHECK(f.get("/metrics/extra").status == 404);
+}
+
+TEST_CASE("concurrent scrapes all succeed") {
+  Fixture f;
+  tidepool::proxy::RouteMetrics route(f.metrics, "r");
+  f.state.heartbeat();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        std::string error;
+        const auto reply =
+            tidepool::proxy::http_get(f.address(), i % 2 ? "/metrics" : "/healthz", 5000ms, error);
+        if (reply && reply->status == 200) ++ok;
+      }
+    });
+  }
+  // The loop keeps publishing while the HTTP threads read.
+  tidepool::proxy::RouteCounters counters;
+  for (int i = 0; i < 200; ++i) {
+    counters.received_messages += 1;
+    route.publish(counters, tidepool::proxy::RouteGauges{});
+  }
+  for (auto& client : clients) client.join();
+  CHECK(ok == 40);
+  CHECK(contains(f.get("/metrics").body, "tidepool_received_messages_total{route=\"r\"} 200\n"));
+}
+
+TEST_CASE("a port in use is a StartupError") {
+  Fixture f;
+  Metrics metrics("x");
+  LoopState state;
+  CHECK_THROWS_AS(HttpServer(f.address(), metrics, state), tidepool::proxy::StartupError);
+  // The first server still answers.
+  CHECK(f.get("/readyz").status == 503);
+}
+
+TEST_CASE("http_get: 0.0.0.0 and * mean this host") {
+  Fixture f;
+  const std::string port = std::to_string(f.server.port());
+  std::string error;
+  for (const std::string host : {"0.0.0.0", "*", "localhost"}) {
+    CAPTURE(host);
+    const auto reply = tidepool::proxy::http_get(host + ":" + port, "/readyz", 5000ms, error);
+    REQUIRE_MESSAGE(reply.has_value(), error);
+    CHECK(reply->status == 503);
+  }
+}
+
+TEST_CASE("http_get reports why there is no answer") {
+  std::string error;
+  CHECK_FALSE(tidepool::proxy::http_get("no-port-here", "/", 1000ms, error).has_value());
+  CHECK(contains(error, "not HOST:PORT"));
+  error.clear();
+  const std::string address = "127.0.0.1:" + std::to_string(closed_port());
+  CHECK_FALSE(tidepool::proxy::http_get(address, "/healthz", 2000ms, error).has_value());
+  CHECK(contains(error, address));
+}
+
+TEST_CASE("http_get times out on a server that never answers") {
+  // A listening socket whose connections are accepted by the kernel but never read.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply = tidepool::proxy::http_get(
+      "127.0.0.1:" + std::to_string(ntohs(address.sin_port)), "/healthz", 300ms, error);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ::close(fd);
+  CHECK_FALSE(reply.has_value());
+  CHECK(contains(error, "within the timeout"));
+  CHECK(took < 5s);
+}
