@@ -241,12 +241,24 @@ class Proxy:
         self.log.close()
 
 
+ROUTE_OVERRIDES = {}  # --tidepool-route JSON, merged into every generated route
+
+
+def deep_merge(base, extra):
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 def tidepool_config(pattern, front_port, back_port, http_port, queue=None):
     reqrep = pattern == "reqrep"
     q = {"max_messages": 5000, "max_bytes": 268435456, "max_message_bytes": 67108864,
          "overflow": "block", "ttl_ms": 0}
     q.update(queue or {})
-    return {
+    cfg = {
         "http": {"listen": f"127.0.0.1:{http_port}"},
         "log": {"level": "warn", "format": "text"},
         "shutdown": {"drain_timeout_ms": 1000},
@@ -260,6 +272,8 @@ def tidepool_config(pattern, front_port, back_port, http_port, queue=None):
             "flush": {"interval_ms": 1000, "drain_rate": 0, "max_in_flight": 0},
         }],
     }
+    deep_merge(cfg["routes"][0], json.loads(json.dumps(ROUTE_OVERRIDES)))
+    return cfg
 
 
 PERF_DIR = ""       # --perf: record a profile of every proxy process into this directory
@@ -707,6 +721,9 @@ def main():
     ap.add_argument("--perf", default="", metavar="DIR",
                     help="attach `perf record -g` to every proxy process, one file per workload "
                          "in DIR (skews the figures a little; for finding what limits tidepool)")
+    ap.add_argument("--tidepool-route", default="", metavar="JSON",
+                    help="JSON merged into every generated tidepool route to try a setting, "
+                         "e.g. {\"backend\": {\"hwm\": 1000}} (default: tidepool's defaults)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny counts, 1 repetition: proves the benchmark runs; measures nothing")
     cfg = ap.parse_args()
@@ -718,6 +735,9 @@ def main():
     only = set(cfg.only.split(","))
     modes = [m for m in MODES if m in cfg.modes.split(",")]
 
+    if cfg.tidepool_route:
+        ROUTE_OVERRIDES.update(json.loads(cfg.tidepool_route))
+        note(f"tidepool routes use {cfg.tidepool_route} on top of the defaults")
     tmpdir = tempfile.mkdtemp(prefix="tidepool-bench-")
     if cfg.perf:
         global PERF_DIR
