@@ -107,13 +107,13 @@ cat >"$WORK/tidepool.json" <<EOF
 {
   "http": {"listen": "127.0.0.1:$HTTP"},
   "log": {"level": "info", "format": "text"},
-  "shutdown": {"drain_timeout_ms": 2000},
+  "shutdown": {"drain_timeout_ms": 15000},
   "routes": [{
     "name": "ops",
     "frontend": {"type": "pull", "bind": ["tcp://127.0.0.1:$FRONT"], "connect": []},
     "backend": {"type": "push", "bind": [], "connect": ["tcp://127.0.0.1:$BACK"]},
     "queue": {"max_messages": 1000},
-    "flush": {"interval_ms": 1000}
+    "flush": {"interval_ms": 1000, "drain_rate": 40}
   }]
 }
 EOF
@@ -142,7 +142,7 @@ $OPSCTL wait-metric "$URL/metrics" tidepool_backend_up route=ops == 0 5 || fail 
 FLUSHES0=$($OPSCTL metric "$URL/metrics" tidepool_flushes_total route=ops)
 [[ $FLUSHES0 == absent ]] && FLUSHES0=0
 $OPSCTL pull "tcp://127.0.0.1:$BACK" "$N" msg 30 || fail "backend did not get the $N messages"
-$OPSCTL wait-metric "$URL/metrics" tidepool_queue_messages route=ops == 0 10 || fail "queue"
+$OPSCTL wait-metric "$URL/metrics" tidepool_queue_messages route=ops == 0 20 || fail "queue"
 $OPSCTL wait-metric "$URL/metrics" tidepool_forwarded_messages_total route=ops == "$N" 10 \
   || fail "forwarded"
 $OPSCTL wait-metric "$URL/metrics" tidepool_flushes_total route=ops ">=" "$(( FLUSHES0 + 1 ))" 10 \
@@ -170,16 +170,25 @@ if "${PODMAN[@]}" exec "$NAME" tidepool healthcheck --http 127.0.0.1:9 >/dev/nul
 fi
 log "health status: healthy (healthcheck uses http.listen from the mounted file)"
 
-# 7. Graceful stop: 5 messages wait (backend gone again); SIGTERM must drain and exit 0.
-$OPSCTL push "tcp://127.0.0.1:$FRONT" 5 late || fail "push"
-$OPSCTL wait-metric "$URL/metrics" tidepool_queue_messages route=ops == 5 10 || fail "queue"
+# 7. Graceful stop under `podman stop`: a backlog is draining (drain_rate 40/s) when SIGTERM
+# arrives; tidepool (PID 1) must stop reading, deliver the rest, and exit 0.
+M=150
+$OPSCTL pull "tcp://127.0.0.1:$BACK" "$M" late 60 &
+PULL_PID=$!
+$OPSCTL wait-metric "$URL/metrics" tidepool_backend_up route=ops == 1 15 || fail "backend_up"
+$OPSCTL push "tcp://127.0.0.1:$FRONT" "$M" late || fail "push"
+$OPSCTL wait-metric "$URL/metrics" tidepool_queue_messages route=ops ">=" 40 10 \
+  || fail "no backlog to drain at stop"
 t=$(date +%s)
 "${PODMAN[@]}" stop -t 30 "$NAME" >/dev/null || fail "podman stop"
 STOP_S=$(( $(date +%s) - t ))
+wait "$PULL_PID" || fail "the backend did not get all $M messages across the stop"
+PULL_PID=
 CODE=$("${PODMAN[@]}" inspect "$NAME" --format '{{.State.ExitCode}}')
 "${PODMAN[@]}" logs "$NAME" >"$WORK/container.log" 2>&1 || true
 [[ $CODE == 0 ]] || fail "exit code after podman stop is $CODE (137 = killed, no SIGTERM handling)"
 grep -qi 'drain' "$WORK/container.log" || fail "no drain line in the container's log"
-log "podman stop: exit 0 after ${STOP_S}s; log: $(grep -i 'drain' "$WORK/container.log" | tail -1)"
+log "podman stop: backlog of $M delivered, exit 0 after ${STOP_S}s; log:"
+grep -i 'drain' "$WORK/container.log" | sed 's/^/    /'
 
 log "image size: $SIZE bytes ($(( SIZE / 1024 / 1024 )) MiB); build ${BUILD_S}s; total $(( $(date +%s) - START ))s"
