@@ -51,7 +51,7 @@ __attribute__((target("sse4.2"))) std::uint32_t update_hw(std::uint32_t crc, con
                                                           std::size_t n) noexcept {
   std::uint64_t c = crc;
   while (n >= 8) {
-    std::uint64_t v;
+    std::uint64_t v = 0;
     std::memcpy(&v, p, 8);  // x86 is little-endian
     c = __builtin_ia32_crc32di(c, v);
     p += 8;

@@ -268,9 +268,9 @@ int hex_value(char c) noexcept {
 }
 
 // Parses "\uXXXX" at raw[i]; returns the code unit or -1.
-long parse_u_escape(std::string_view raw, std::size_t i) noexcept {
+std::int32_t parse_u_escape(std::string_view raw, std::size_t i) noexcept {
   if (i + 6 > raw.size() || raw[i] != '\\' || raw[i + 1] != 'u') return -1;
-  long v = 0;
+  std::int32_t v = 0;
   for (std::size_t k = i + 2; k < i + 6; ++k) {
     const int h = hex_value(raw[k]);
     if (h < 0) return -1;
@@ -334,12 +334,12 @@ void decode_json(std::string_view raw, Put&& put) {
         out = '\t';
         break;
       case 'u': {
-        const long unit = parse_u_escape(raw, i);
+        const std::int32_t unit = parse_u_escape(raw, i);
         if (unit < 0) break;  // invalid: kept as written below
         i += 6;
         auto cp = static_cast<std::uint32_t>(unit);
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-          const long low = parse_u_escape(raw, i);
+          const std::int32_t low = parse_u_escape(raw, i);
           if (low >= 0xDC00 && low <= 0xDFFF) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(low) - 0xDC00);
             i += 6;
