@@ -551,7 +551,7 @@ def fmt_num(v):
     if a >= 1e6:
         return f"{v / 1e6:.2f}M"
     if a >= 1e4:
-        return f"{v / 1e3:.1f}k"
+        return f"{v / 1e3:.0f}k" if v % 1000 == 0 else f"{v / 1e3:.1f}k"
     if a >= 100:
         return f"{v:.0f}"
     if a >= 1:
