@@ -14,8 +14,8 @@ RUN apt-get update \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 WORKDIR /src
-# .dockerignore keeps build trees, .git, tests and deploy files out of this context, so
-# edits there do not invalidate the compile layer.
+# .dockerignore lets only CMakeLists.txt, cmake/, protocol/ and proxy/ into the context, so
+# edits to tests, docs or deploy files do not invalidate the compile layer.
 COPY . .
 
 # Parallelism is capped because CI machines are small and shared.

@@ -125,7 +125,9 @@ chmod 0644 "$WORK/tidepool.json"  # the image runs as a non-root user
 # The image's TIDEPOOL_HTTP_LISTEN (0.0.0.0:9464) wins over the file; an empty value defers
 # to the file, so both the server and the HEALTHCHECK must take http.listen from the
 # mounted file (on the host network a fixed 9464 could clash).
+# Hardened like deploy/docker-compose.yml: read-only root, no capabilities.
 "${PODMAN[@]}" run -d --name "$NAME" --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
+  --read-only --cap-drop ALL --security-opt no-new-privileges \
   --network host -e TIDEPOOL_HTTP_LISTEN= \
   -v "$WORK/tidepool.json:/etc/tidepool/tidepool.json:ro" "$IMAGE" >/dev/null \
   2>"$WORK/run.err" || { cat "$WORK/run.err" >&2; fail "podman run"; }
