@@ -6,6 +6,7 @@
 
 ############################ builder ############################
 FROM debian:bookworm-slim AS builder
+LABEL org.opencontainers.image.title="tidepool-builder"
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -28,6 +29,8 @@ RUN cmake -S . -B build -G Ninja \
 
 ############################ runtime ############################
 FROM debian:bookworm-slim
+LABEL org.opencontainers.image.title="tidepool" \
+      org.opencontainers.image.description="Buffering ZeroMQ sidecar proxy with Prometheus metrics"
 
 # Only the shared libraries the binary links against (libstdc++ is in the base image).
 RUN apt-get update \

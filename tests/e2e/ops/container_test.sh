@@ -80,11 +80,18 @@ else
 fi
 
 # 3. Build from the repository's own Dockerfile (layers are cached between runs).
+# The builder stage is tagged too, so its layers (the -dev packages) stay cached; after the
+# build, untagged leftovers of earlier tidepool builds (and only those) are pruned.
 log "podman build $SRC"
 t=$(date +%s)
-podman build --isolation chroot --pull=never --format docker -t "$IMAGE" "$SRC" \
-  >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; fail "podman build"; }
+BUILD=(podman build --isolation chroot --pull=never --format docker)
+{ "${BUILD[@]}" --target builder -t "$IMAGE-builder" "$SRC" \
+    && "${BUILD[@]}" -t "$IMAGE" "$SRC"; } >"$WORK/build.log" 2>&1 \
+  || { tail -40 "$WORK/build.log" >&2; fail "podman build"; }
 BUILD_S=$(( $(date +%s) - t ))
+for title in tidepool tidepool-builder; do
+  podman image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true
+done
 SIZE=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 log "image built in ${BUILD_S}s; size $SIZE bytes ($(( SIZE / 1024 / 1024 )) MiB)"
 
