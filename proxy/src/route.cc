@@ -215,7 +215,12 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
   if (items[2].revents & ZMQ_POLLIN) read_monitor(frontend_monitor_, false, now);
   if (items[3].revents & ZMQ_POLLIN) read_monitor(backend_monitor_, true, now);
   if (items[1].revents & ZMQ_POLLIN) read_replies(now);
-  if (items[1].revents & ZMQ_POLLOUT) flush(FlushTrigger::kWritable, now);
+  if (items[1].revents & ZMQ_POLLOUT) {
+    // With ZMQ_IMMEDIATE the backend only turns writable once a peer's handshake is done;
+    // libzmq attaches the pipe just before it emits the monitor event, so poll() can see the
+    // new peer's room before the event arrives. That drain is the connect flush.
+    flush(backend_monitor_.presence.up() ? FlushTrigger::kWritable : FlushTrigger::kConnect, now);
+  }
   if ((items[0].revents & ZMQ_POLLIN) && can_read_frontend(stopping)) read_frontend(now);
 }
 
@@ -565,6 +570,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
         {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
         {"overflow", to_string(config_.queue.overflow)}}},
       {"in_flight", in_flight()},
+      {"reply_backlog", reply_backlog_.size()},
       {"received", counters_.received_messages},
       {"forwarded", counters_.forwarded_messages},
       {"replies", counters_.replies},
