@@ -31,7 +31,7 @@ cleanup() {
   local rc=$?
   # Processes this script started: the background PULL peer and the container.
   if [[ -n "${PULL_PID:-}" ]] && kill -0 "$PULL_PID" 2>/dev/null; then kill "$PULL_PID" || true; fi
-  "${PODMAN[@]}" rm -f -t 5 "$NAME" >/dev/null 2>&1 || true
+  "${PODMAN[@]}" rm -f -t 5 "$NAME" "$NAME-default" >/dev/null 2>&1 || true
   rm -rf "$WORK"
   log "container test $([[ $rc == 0 ]] && echo PASSED || echo FAILED) in $(( $(date +%s) - START ))s"
   exit "$rc"
@@ -108,7 +108,24 @@ VERSION=$("${PODMAN[@]}" run --rm --ulimit nofile=1024:1024 --ulimit nproc=1000:
   --network none "$IMAGE" --version) || fail "tidepool --version in the image"
 log "image: user $(cfg '{{.Config.User}}'), entrypoint tidepool, version: $VERSION"
 
-# 4. Run it with a mounted config on free loopback ports (host network).
+# 4a. `docker run IMAGE` with nothing else: embedded default config, HTTP on 0.0.0.0:9464
+# from the image's ENV, and the HEALTHCHECK probing it as 127.0.0.1. Its own network
+# namespace (loopback only) keeps the fixed ports away from the host.
+"${PODMAN[@]}" run -d --name "$NAME-default" --ulimit nofile=1024:1024 \
+  --ulimit nproc=1000:1000 --network none "$IMAGE" >/dev/null 2>"$WORK/run-default.err" \
+  || { cat "$WORK/run-default.err" >&2; fail "podman run (default config)"; }
+for _ in $(seq 1 30); do
+  "${PODMAN[@]}" healthcheck run "$NAME-default" >/dev/null 2>&1 && break
+  sleep 1
+done
+[[ $("${PODMAN[@]}" inspect "$NAME-default" --format '{{.State.Health.Status}}') == healthy ]] \
+  || { "${PODMAN[@]}" logs "$NAME-default" >&2; fail "default-config container never healthy"; }
+"${PODMAN[@]}" stop -t 30 "$NAME-default" >/dev/null
+CODE=$("${PODMAN[@]}" inspect "$NAME-default" --format '{{.State.ExitCode}}')
+[[ $CODE == 0 ]] || fail "default-config container exited $CODE on podman stop"
+log "no-argument run (embedded default, 0.0.0.0:9464): healthy, stopped with exit 0"
+
+# 4b. Run it with a mounted config on free loopback ports (host network).
 read -r HTTP FRONT BACK <<<"$($OPSCTL free-ports 3)"
 cat >"$WORK/tidepool.json" <<EOF
 {
