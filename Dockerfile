@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # tidepool: buffering ZeroMQ sidecar proxy.
 #   docker build -t tidepool .
 #   docker run --rm -v ./tidepool.json:/etc/tidepool/tidepool.json:ro -p 9464:9464 tidepool
