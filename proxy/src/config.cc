@@ -119,11 +119,17 @@ std::optional<std::string> http_listen_problem(std::string_view listen) {
   return std::nullopt;
 }
 
-std::int64_t parse_duration_text(const std::string& path, const std::string& text) {
+// The same bound as the file key shutdown.drain_timeout_ms.
+constexpr std::int64_t kMaxDrainTimeoutMs = 3'600'000;
+
+std::int64_t parse_drain_timeout_text(const std::string& path, const std::string& text) {
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
     throw ConfigError(path, "\"" + text + "\" is not a non-negative integer");
+  }
+  if (value > kMaxDrainTimeoutMs) {
+    throw ConfigError(path, "must be between 0 and " + std::to_string(kMaxDrainTimeoutMs));
   }
   return value;
 }
@@ -370,7 +376,7 @@ Config parse_config(const json& document) {
   }
   if (const json* shutdown = top.find("shutdown")) {
     ObjectReader s(*shutdown, "shutdown", {"drain_timeout_ms"});
-    s.read_uint("drain_timeout_ms", config.drain_timeout_ms, 0, 3'600'000);
+    s.read_uint("drain_timeout_ms", config.drain_timeout_ms, 0, kMaxDrainTimeoutMs);
   }
   const json* routes = top.find("routes");
   if (routes == nullptr) throw ConfigError("routes", "is required");
@@ -475,7 +481,7 @@ void apply_overrides(Config& config, const Overrides& overrides,
   }
   if (overrides.drain_timeout_ms) {
     config.drain_timeout_ms =
-        parse_duration_text(name("shutdown.drain_timeout_ms"), *overrides.drain_timeout_ms);
+        parse_drain_timeout_text(name("shutdown.drain_timeout_ms"), *overrides.drain_timeout_ms);
   }
 }
 

@@ -35,9 +35,9 @@ void LoopState::heartbeat() {
 }
 
 bool LoopState::alive(std::chrono::milliseconds max_silence) const {
-  const auto last =
-      Clock::time_point(Clock::duration(heartbeat_ns_.load(std::memory_order_relaxed)));
-  return Clock::now() - last < max_silence;
+  const auto ticks = heartbeat_ns_.load(std::memory_order_relaxed);
+  if (ticks == 0) return false;  // the loop has not started
+  return Clock::now() - Clock::time_point(Clock::duration(ticks)) < max_silence;
 }
 
 void LoopState::set_status(std::string json) {

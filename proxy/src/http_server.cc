@@ -2,9 +2,13 @@
 
 #include <civetweb.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
+
+#include "tidepool/proxy/http_client.h"
 
 #include "tidepool/proxy/log.h"
 
@@ -53,7 +57,7 @@ int log_civetweb(const mg_connection* /*connection*/, const char* message) {
 }  // namespace
 
 HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state)
-    : metrics_(metrics), state_(state) {
+    : metrics_(metrics), state_(state), wake_host_(listen.substr(0, listen.rfind(':'))) {
   mg_init_library(0);
   // civetweb wants "HOST:PORT" for a specific address; "0.0.0.0:PORT" binds all IPv4.
   const char* options[] = {"listening_ports",    listen.c_str(), "num_threads", "4",
@@ -76,7 +80,21 @@ HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopSt
 }
 
 HttpServer::~HttpServer() {
-  mg_stop(context_);
+  // civetweb's master thread notices the stop flag only when its poll() on the listening
+  // socket returns, which takes up to 2 s when idle; a connection of our own wakes it, so
+  // SIGTERM does not cost two extra seconds at exit.
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    mg_stop(context_);
+    stopped = true;
+  });
+  const std::string host = wake_host_;
+  while (!stopped) {
+    std::string ignored;
+    (void)http_get(host + ":" + std::to_string(port_), "/healthz", 50ms, ignored);
+    std::this_thread::sleep_for(5ms);
+  }
+  stopper.join();
   mg_exit_library();
 }
 

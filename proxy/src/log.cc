@@ -45,6 +45,10 @@ void configure(LogLevel level, LogFormat format) {
 bool enabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }
 
 void write(LogLevel level, std::string_view message, std::initializer_list<Field> fields) {
+  write(level, message, std::vector<Field>(fields));
+}
+
+void write(LogLevel level, std::string_view message, const std::vector<Field>& fields) {
   if (!enabled(level)) return;
   std::string line;
   if (g_format.load(std::memory_order_relaxed) == LogFormat::kJson) {
@@ -69,7 +73,7 @@ void write(LogLevel level, std::string_view message, std::initializer_list<Field
 }
 
 void RateLimited::warn(std::chrono::steady_clock::time_point now, std::string_view message,
-                       std::initializer_list<Field> fields) {
+                       std::initializer_list<Field> fields, std::uint64_t count) {
   if (!logged_once_) {
     write(LogLevel::kWarn, message, fields);
     logged_once_ = true;
@@ -77,17 +81,27 @@ void RateLimited::warn(std::chrono::steady_clock::time_point now, std::string_vi
     return;
   }
   ++suppressed_;
+  suppressed_count_ += count;
   message_ = message;
+  fields_.clear();
+  for (const auto& [key, value] : fields) {
+    if (key != "count") fields_.emplace_back(key, value);
+  }
   tick(now);
 }
 
 void RateLimited::tick(std::chrono::steady_clock::time_point now) {
   if (suppressed_ == 0 || now - last_ < interval_) return;
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - last_).count();
-  write(LogLevel::kWarn, message_ + " (repeated)",
-        {{"times", std::to_string(suppressed_)}, {"within_s", std::to_string(seconds)}});
+  std::vector<Field> fields;
+  for (const auto& [key, value] : fields_) fields.emplace_back(key, value);
+  fields.emplace_back("times", std::to_string(suppressed_));
+  fields.emplace_back("count", std::to_string(suppressed_count_));
+  fields.emplace_back("within_s", std::to_string(seconds));
+  write(LogLevel::kWarn, message_ + " (repeated)", fields);
   last_ = now;
   suppressed_ = 0;
+  suppressed_count_ = 0;
 }
 
 }  // namespace tidepool::proxy::log

@@ -523,7 +523,8 @@ void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
   counters_.dropped[static_cast<std::size_t>(reason)] += count;
   drop_log_[static_cast<std::size_t>(reason)].warn(
       now, why,
-      {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}});
+      {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}},
+      count);
 }
 
 void Route::publish(Clock::time_point now) {

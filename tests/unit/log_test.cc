@@ -168,7 +168,7 @@ TEST_CASE("RateLimited: the first warning at once, repeats summarised after the 
   limited.tick(t0 + 5s);
   auto lines = capture.lines();
   REQUIRE(lines.size() == 2);
-  CHECK(text_line(lines[1], "warn queue full (repeated) times=3 within_s=5"));
+  CHECK(text_line(lines[1], "warn queue full (repeated) route=r times=3 count=3 within_s=5"));
 
   // Nothing suppressed since: ticks write nothing.
   limited.tick(t0 + 11s);
@@ -180,7 +180,7 @@ TEST_CASE("RateLimited: the first warning at once, repeats summarised after the 
   limited.warn(t0 + 60s, "queue full", {{"route", "r"}});
   lines = capture.lines();
   REQUIRE(lines.size() == 3);
-  CHECK(text_line(lines[2], "warn queue full (repeated) times=1 within_s=55"));
+  CHECK(text_line(lines[2], "warn queue full (repeated) route=r times=1 count=1 within_s=55"));
 
   // And the interval restarts from that line.
   limited.warn(t0 + 61s, "queue full", {{"route", "r"}});
@@ -189,7 +189,7 @@ TEST_CASE("RateLimited: the first warning at once, repeats summarised after the 
   limited.tick(t0 + 65s);
   lines = capture.lines();
   REQUIRE(lines.size() == 4);
-  CHECK(text_line(lines[3], "warn queue full (repeated) times=1 within_s=5"));
+  CHECK(text_line(lines[3], "warn queue full (repeated) route=r times=1 count=1 within_s=5"));
 }
 
 TEST_CASE("RateLimited: a tick with nothing suppressed writes nothing") {
@@ -226,13 +226,8 @@ TEST_CASE("RateLimited: the summary is a JSON object too in json format") {
   CHECK(summary.at("within_s") == "6");
 }
 
-// BUG: the summary line drops the fields of the warnings it summarises. Route::drop passes
-// route=, reason= and count= as fields and keeps one RateLimited per reason per route, so with
-// two routes (Swimmy's requests and results) "queue full: message refused (repeated) times=3"
-// cannot be attributed to a route. RateLimited should keep the identifying fields (at least
-// those of the first warning) and repeat them on the summary line.
-TEST_CASE("RateLimited: the summary keeps the fields that say where the warning came from" *
-          doctest::skip()) {
+// Regression: with two routes, a summary line must say which route and reason it is about.
+TEST_CASE("RateLimited: the summary keeps the fields that say where the warning came from") {
   ResetLogger reset;
   tlog::configure(LogLevel::kInfo, LogFormat::kText);
   StderrCapture capture;

@@ -36,6 +36,7 @@ class HttpServer {
   LoopState& state_;
   mg_context* context_ = nullptr;
   int port_ = 0;
+  std::string wake_host_;  // where to connect to wake civetweb at stop (http_get maps 0.0.0.0)
 };
 
 }  // namespace tidepool::proxy

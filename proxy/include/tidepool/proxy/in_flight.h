@@ -15,7 +15,8 @@ namespace tidepool::proxy {
 // correlation key such as request_id (answered in any order).
 //
 // Every operation is O(1): entries sit in one list in forwarding order (for expiry) and are
-// chained per key (for completion). Memory is about 150 bytes per entry plus the key.
+// chained per key (for completion). Memory is about 250 bytes per entry, key included
+// (measured: 100,000 tracked request_ids cost 16–25 MiB of RSS).
 class InFlight {
  public:
   using Clock = std::chrono::steady_clock;

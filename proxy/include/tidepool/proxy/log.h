@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "tidepool/proxy/config.h"
 
@@ -18,6 +19,7 @@ using Field = std::pair<std::string_view, std::string>;
 void configure(LogLevel level, LogFormat format);
 bool enabled(LogLevel level);
 void write(LogLevel level, std::string_view message, std::initializer_list<Field> fields = {});
+void write(LogLevel level, std::string_view message, const std::vector<Field>& fields);
 
 inline void debug(std::string_view m, std::initializer_list<Field> f = {}) {
   write(LogLevel::kDebug, m, f);
@@ -39,9 +41,11 @@ class RateLimited {
   explicit RateLimited(std::chrono::steady_clock::duration interval = std::chrono::seconds(5))
       : interval_(interval) {}
 
-  // Logs `message` the first time; later calls are counted for the next summary.
+  // Logs `message` the first time; later calls are counted for the next summary, which
+  // repeats the latest call's fields (route, reason…) with `times` (calls) and `count` (the
+  // sum of their `count`: messages, for drops).
   void warn(std::chrono::steady_clock::time_point now, std::string_view message,
-            std::initializer_list<Field> fields);
+            std::initializer_list<Field> fields, std::uint64_t count = 1);
   // Writes the summary line once `interval` has passed since the last line, if anything was
   // suppressed. The event loop calls it on every timer tick.
   void tick(std::chrono::steady_clock::time_point now);
@@ -51,7 +55,9 @@ class RateLimited {
   std::chrono::steady_clock::time_point last_{};
   bool logged_once_ = false;
   std::uint64_t suppressed_ = 0;
+  std::uint64_t suppressed_count_ = 0;
   std::string message_;
+  std::vector<std::pair<std::string, std::string>> fields_;
 };
 
 }  // namespace tidepool::proxy::log

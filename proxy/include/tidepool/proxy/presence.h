@@ -10,10 +10,11 @@ namespace tidepool::proxy {
 //
 // A peer counts once its ZMTP handshake succeeded and stops counting at DISCONNECTED for its
 // file descriptor. libzmq 4.3 reports ACCEPTED/CONNECTED and DISCONNECTED with the fd but
-// HANDSHAKE_SUCCEEDED/FAILED without it, so handshake outcomes are matched to pending
-// connections in the order those connections were made (one I/O thread completes handshakes
-// in that order for equal peers; a mismatch can only shift which fd is counted, not how many
-// peers are live once every pending connection has resolved).
+// HANDSHAKE_SUCCEEDED/FAILED without it, so a success is credited to the oldest pending
+// connection. If that was the wrong one (a silent connection older than the peer that
+// completed), its close gives it away: libzmq reports HANDSHAKE_FAILED right before its
+// DISCONNECTED, and the credit moves to a connection still pending. Counts are therefore
+// exact once every pending connection has resolved.
 class Presence {
  public:
   enum class Change { kNone, kUp, kDown };
@@ -37,6 +38,7 @@ class Presence {
   std::uint64_t connects_ = 0;
   std::uint64_t disconnects_ = 0;
   std::uint64_t failed_handshakes_ = 0;
+  bool disconnect_is_failed_handshake_ = false;  // the next DISCONNECTED never handshook
 };
 
 }  // namespace tidepool::proxy
