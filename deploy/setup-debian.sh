@@ -8,7 +8,7 @@ set -euo pipefail
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
                 prometheus-cpp-dev libcivetweb-dev doctest-dev)
 test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
-               podman buildah runc debootstrap uidmap)
+               podman buildah runc debootstrap uidmap docker-compose)
 
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;

@@ -65,6 +65,12 @@ EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
     : config_(config), metrics_(metrics), state_(state), context_(1) {
   // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
   context_.set(zmq::ctxopt::blocky, false);
+  // libzmq's zero-copy receive makes small messages point into shared 8 KiB decoder buffers;
+  // a queued message would pin its whole buffer. Copying small payloads on receive costs
+  // little and keeps queue memory proportional to what is queued. (10 = ZMQ_ZERO_COPY_RECV,
+  // a draft option that Debian's libzmq 4.3.4 implements.)
+  constexpr int kZeroCopyRecv = 10;
+  zmq_ctx_set(context_.handle(), kZeroCopyRecv, 0);
 }
 
 EventLoop::~EventLoop() = default;
@@ -160,7 +166,7 @@ int EventLoop::run(int signal_fd) {
       }
     }
     for (std::size_t i = 0; i < routes_.size(); ++i) {
-      routes_[i]->handle(&items[2 + i * 4], now, stopping);
+      routes_[i]->handle(&items[2 + i * 2], now, stopping);
     }
     for (auto& route : routes_) route->on_timer(now);
     dirty = !publish(now, false);

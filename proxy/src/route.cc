@@ -117,7 +117,10 @@ void Route::open() {
       throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
                          zmq_strerror(zmq_errno()));
     }
-    // Connected before any bind/connect of the watched socket, so no event is missed.
+    // Read every 100 ms, so the pipe must hold a connection storm's events: unlimited here
+    // (0) makes the inproc pipe unlimited. Connected before any bind/connect of the watched
+    // socket, so no event is missed.
+    monitor.socket.set(zmq::sockopt::rcvhwm, 0);
     monitor.socket.connect(endpoint);
   };
   start_monitor(frontend_, frontend_monitor_, "frontend");
@@ -206,14 +209,9 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
   if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
   items.push_back({frontend_.handle(), 0, front_events, 0});
   items.push_back({backend_.handle(), 0, back_events, 0});
-  items.push_back({frontend_monitor_.socket.handle(), 0, ZMQ_POLLIN, 0});
-  items.push_back({backend_monitor_.socket.handle(), 0, ZMQ_POLLIN, 0});
 }
 
 void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping) {
-  // Presence first, so a connect flush sees the new peer before new traffic arrives.
-  if (items[2].revents & ZMQ_POLLIN) read_monitor(frontend_monitor_, false, now);
-  if (items[3].revents & ZMQ_POLLIN) read_monitor(backend_monitor_, true, now);
   if (items[1].revents & ZMQ_POLLIN) read_replies(now);
   if (items[1].revents & ZMQ_POLLOUT) {
     // With ZMQ_IMMEDIATE the backend only turns writable once a peer's handshake is done;
@@ -308,6 +306,8 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
 
 void Route::flush(FlushTrigger trigger, Clock::time_point now) {
   if (queue_.empty()) return;
+  // The timer firing during an outage is not a flush: there is no one to flush to.
+  if (trigger == FlushTrigger::kPeriodic && !backend_monitor_.presence.up()) return;
   counters_.flushes[static_cast<std::size_t>(trigger)] += 1;
   std::uint64_t moved = 0;
   const auto ttl = std::chrono::milliseconds(config_.queue.ttl_ms);
@@ -479,6 +479,11 @@ void Route::on_timer(Clock::time_point now) {
   if (config_.flush.drain_rate > 0 && !queue_.empty()) flush(FlushTrigger::kWritable, now);
   if (now < next_housekeeping_) return;
   next_housekeeping_ = now + kHousekeeping;
+  // Monitor events are read here, not polled: every socket in zmq_poll costs system calls
+  // on each pass, and presence needs no finer clock (the connect flush itself is driven by
+  // the backend turning writable, see handle()).
+  read_monitor(frontend_monitor_, false, now);
+  read_monitor(backend_monitor_, true, now);
   if (config_.queue.ttl_ms > 0) {
     const auto [messages, bytes] =
         queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));

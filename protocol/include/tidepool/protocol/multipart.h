@@ -11,6 +11,9 @@ namespace tidepool::protocol {
 
 // One whole ZeroMQ message: every frame, routing envelope included. Move-only, so a message
 // travels from socket to queue to socket without its payload ever being copied.
+//
+// The first frame is held inline: most messages (pipeline) have one frame, and a queued
+// message then costs no allocation beyond libzmq's own for the payload.
 class Multipart {
  public:
   Multipart() = default;
@@ -22,33 +25,39 @@ class Multipart {
 
   void push_back(zmq::message_t&& frame) {
     bytes_ += frame.size();
-    frames_.push_back(std::move(frame));
+    if (size_ == 0) {
+      first_ = std::move(frame);
+    } else {
+      rest_.push_back(std::move(frame));
+    }
+    ++size_;
   }
   void push_back(std::string_view data) { push_back(zmq::message_t(data.data(), data.size())); }
 
   void clear() {
-    frames_.clear();
+    first_.rebuild();
+    rest_.clear();
+    size_ = 0;
     bytes_ = 0;
   }
 
-  [[nodiscard]] std::size_t size() const { return frames_.size(); }
-  [[nodiscard]] bool empty() const { return frames_.empty(); }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
   // Payload bytes over all frames (what queue byte limits count).
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
-  zmq::message_t& operator[](std::size_t i) { return frames_[i]; }
-  const zmq::message_t& operator[](std::size_t i) const { return frames_[i]; }
-  auto begin() { return frames_.begin(); }
-  auto end() { return frames_.end(); }
-  [[nodiscard]] auto begin() const { return frames_.begin(); }
-  [[nodiscard]] auto end() const { return frames_.end(); }
+  zmq::message_t& operator[](std::size_t i) { return i == 0 ? first_ : rest_[i - 1]; }
+  const zmq::message_t& operator[](std::size_t i) const { return i == 0 ? first_ : rest_[i - 1]; }
 
   [[nodiscard]] std::string_view frame_view(std::size_t i) const {
-    return {static_cast<const char*>(frames_[i].data()), frames_[i].size()};
+    const zmq::message_t& frame = (*this)[i];
+    return {static_cast<const char*>(frame.data()), frame.size()};
   }
 
  private:
-  std::vector<zmq::message_t> frames_;
+  zmq::message_t first_;
+  std::vector<zmq::message_t> rest_;
+  std::size_t size_ = 0;
   std::size_t bytes_ = 0;
 };
 

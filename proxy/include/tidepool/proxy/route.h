@@ -56,7 +56,8 @@ class Route {
   // Poll items this route wants now, appended to `items`; handle() gets the same slice back.
   void poll_items(std::vector<zmq::pollitem_t>& items, bool stopping);
   void handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping);
-  // Timers: periodic flush, TTL, in-flight expiry, reply retries, log summaries.
+  // Timers: periodic flush, TTL, in-flight expiry, reply retries, presence (monitor events),
+  // log summaries.
   void on_timer(Clock::time_point now);
   // When on_timer next has something to do.
   [[nodiscard]] Clock::time_point next_deadline(Clock::time_point now) const;
