@@ -137,7 +137,6 @@ std::int64_t parse_drain_timeout_text(const std::string& path, const std::string
 SocketConfig parse_socket(const json& object, const std::string& path, bool frontend) {
   SocketConfig socket;
   socket.type = frontend ? SocketType::kRouter : SocketType::kDealer;
-  socket.hwm = frontend ? 1000 : 100;
   ObjectReader reader(object, path, {"type", "bind", "connect", "hwm", "heartbeat_ms"});
   std::string type;
   reader.read_string("type", type);
@@ -418,7 +417,7 @@ Config default_config() {
   RouteConfig route;
   route.name = "default";
   route.frontend = {SocketType::kRouter, {"tcp://*:5580"}, {}, 1000, 5000};
-  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 100, 5000};
+  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 1000, 5000};
   config.routes.push_back(route);
   return config;
 }

@@ -86,6 +86,7 @@ TEST_CASE("a connected backend that stops reading and resumes is drained without
   const int back = free_port();
   auto route = pipeline_route("jobs", front, back);
   route["flush"] = {{"interval_ms", 100}};
+  route["backend"]["hwm"] = 10;  // so that libzmq's pipe toward the worker fills quickly
   Tidepool tidepool(with_routes({route}));
   REQUIRE(tidepool.wait_ready());
   const Labels jobs{{"route", "jobs"}};
@@ -128,68 +129,75 @@ TEST_CASE("a connected backend that stops reading and resumes is drained without
 }
 
 TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq held") {
-  const int front = free_port();
-  const int back = free_port();
-  Tidepool tidepool(with_routes({pipeline_route("jobs", front, back)}));
-  REQUIRE(tidepool.wait_ready());
-  const Labels jobs{{"route", "jobs"}};
-  constexpr int kMessages = 6000;
+  // PUSH/PULL has no acknowledgements: what libzmq already handed toward a worker that dies
+  // is lost with it. The window scales with backend.hwm; measured at two settings.
+  for (const int hwm : {100, 1000}) {
+    CAPTURE(hwm);
+    const int front = free_port();
+    const int back = free_port();
+    auto route = pipeline_route("jobs", front, back);
+    route["backend"]["hwm"] = hwm;
+    Tidepool tidepool(with_routes({route}));
+    REQUIRE(tidepool.wait_ready());
+    const Labels jobs{{"route", "jobs"}};
+    constexpr int kMessages = 6000;
 
-  zmq::context_t context;
-  std::atomic<bool> sending{true};
-  std::thread sender([&] {
-    zmq::socket_t client(context, zmq::socket_type::push);
-    client.connect(endpoint(front));
-    for (int i = 0; i < kMessages; ++i) {
-      client.send(zmq::buffer(numbered(i)));
-      if (i % 20 == 0) std::this_thread::sleep_for(1ms);  // a steady stream, not one burst
-    }
-    client.set(zmq::sockopt::linger, 5000);
-    sending = false;
-  });
+    zmq::context_t context;
+    std::atomic<bool> sending{true};
+    std::thread sender([&] {
+      zmq::socket_t client(context, zmq::socket_type::push);
+      client.connect(endpoint(front));
+      for (int i = 0; i < kMessages; ++i) {
+        client.send(zmq::buffer(numbered(i)));
+        if (i % 20 == 0) std::this_thread::sleep_for(1ms);  // a steady stream, not one burst
+      }
+      client.set(zmq::sockopt::linger, 5000);
+      sending = false;
+    });
 
-  std::vector<int> first_run;
-  {
+    std::vector<int> first_run;
+    {
+      zmq::socket_t worker(context, zmq::socket_type::pull);
+      worker.set(zmq::sockopt::rcvtimeo, 10000);
+      worker.bind(endpoint(back));
+      for (int i = 0; i < 1500; ++i) {
+        zmq::message_t message;
+        REQUIRE(worker.recv(message));
+        first_run.push_back(number_of(message));
+      }
+      worker.set(zmq::sockopt::linger, 0);
+    }  // the worker dies abruptly with whatever its buffers held
+    REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 0));
+
+    std::vector<int> second_run;
     zmq::socket_t worker(context, zmq::socket_type::pull);
     worker.set(zmq::sockopt::rcvtimeo, 10000);
     worker.bind(endpoint(back));
-    for (int i = 0; i < 1500; ++i) {
+    while (second_run.empty() || second_run.back() != kMessages - 1) {
       zmq::message_t message;
       REQUIRE(worker.recv(message));
-      first_run.push_back(number_of(message));
+      second_run.push_back(number_of(message));
     }
-    worker.set(zmq::sockopt::linger, 0);
-  }  // the worker dies abruptly with whatever its buffers held
-  REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 0));
+    sender.join();
 
-  std::vector<int> second_run;
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
-  while (second_run.empty() || second_run.back() != kMessages - 1) {
-    zmq::message_t message;
-    REQUIRE(worker.recv(message));
-    second_run.push_back(number_of(message));
+    // Each run is in order; the two runs never overlap; what is missing is one contiguous
+    // block right after the first worker's last message: the messages in flight inside
+    // libzmq (tidepool's send pipe, TCP, the dead worker's receive pipe) when it died.
+    for (std::size_t i = 0; i + 1 < first_run.size(); ++i)
+      REQUIRE(first_run[i + 1] == first_run[i] + 1);
+    for (std::size_t i = 0; i + 1 < second_run.size(); ++i) {
+      REQUIRE(second_run[i + 1] == second_run[i] + 1);
+    }
+    CHECK(first_run.front() == 0);
+    const int lost = second_run.front() - first_run.back() - 1;
+    MESSAGE("pipeline backend restart, backend.hwm " << hwm << ": lost " << lost << " of "
+                                                     << kMessages << " messages");
+    CHECK(lost >= 0);
+    // Bound: the backend's send high-water mark + the worker's receive high-water mark (1000,
+    // libzmq's default) + what fits in the loopback TCP buffers at this rate.
+    CHECK(lost <= hwm + 1000 + 500);
+    CHECK(tidepool.metric("tidepool_backend_disconnects_total", jobs) == 1);
   }
-  sender.join();
-
-  // Each run is in order; the two runs never overlap; what is missing is one contiguous
-  // block right after the first worker's last message: the messages in flight inside
-  // libzmq (tidepool's send pipe, TCP, the dead worker's receive pipe) when it died.
-  for (std::size_t i = 0; i + 1 < first_run.size(); ++i)
-    REQUIRE(first_run[i + 1] == first_run[i] + 1);
-  for (std::size_t i = 0; i + 1 < second_run.size(); ++i) {
-    REQUIRE(second_run[i + 1] == second_run[i] + 1);
-  }
-  CHECK(first_run.front() == 0);
-  const int lost = second_run.front() - first_run.back() - 1;
-  MESSAGE("pipeline backend restart: lost " << lost << " of " << kMessages
-                                            << " messages (the loss window)");
-  CHECK(lost >= 0);
-  // Bound: the backend's send high-water mark (100) + the worker's receive high-water mark
-  // (1000, libzmq's default) + what fits in the loopback TCP buffers at this rate.
-  CHECK(lost <= 100 + 1000 + 500);
-  CHECK(tidepool.metric("tidepool_backend_disconnects_total", jobs) == 1);
 }
 
 TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pushes back") {

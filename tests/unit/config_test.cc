@@ -155,7 +155,7 @@ TEST_CASE("the base document parses with documented defaults") {
   CHECK(r.backend.type == SocketType::kDealer);
   CHECK(r.backend.bind.empty());
   CHECK(r.backend.connect == std::vector<std::string>{"tcp://127.0.0.1:5590"});
-  CHECK(r.backend.hwm == 100);
+  CHECK(r.backend.hwm == 1000);
   CHECK(r.backend.heartbeat_ms == 5000);
   CHECK(r.queue.max_messages == 5000);
   CHECK(r.queue.max_bytes == 268435456);
