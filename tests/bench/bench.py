@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Orchestrates the tidepool benchmark (run.sh is the entry point; see PERFORMANCE.md).
+"""Orchestrates the tidepool benchmark (run.sh is the entry point; see README.md, "Performance").
 
 Every workload runs three ways in one run: direct (client talks to worker), through
 bench_zmq_proxy (libzmq's zmq_proxy with default HWMs) and through tidepool. The message hot

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tidepool benchmark: direct vs zmq_proxy vs tidepool, one table (see PERFORMANCE.md).
+# tidepool benchmark: direct vs zmq_proxy vs tidepool, one table (see README.md, "Performance").
 # Usage: tests/bench/run.sh [--reps N] [--only pipeline,pingpong,outstanding,backlog] [...]
 #        tests/bench/run.sh --help      (all options)
 # Builds the benchmark programs and tidepool in build-bench (Release) unless --bin-dir and
