@@ -32,8 +32,7 @@ int raw_connection(int port, const std::string& bytes) {
 
 void expect_pipeline_serves(const Tidepool& tidepool, zmq::context_t& context, int front,
                             zmq::socket_t& worker, const std::string& text) {
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   client.send(zmq::buffer(text));
   zmq::message_t message;
   REQUIRE(worker.recv(message));
@@ -57,9 +56,7 @@ TEST_CASE("garbage bytes and half handshakes on the frontend port: still serving
   Tidepool tidepool(with_routes({pipeline_route("jobs", front, back)}));
   REQUIRE(tidepool.wait_ready());
   zmq::context_t context;
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
 
   std::mt19937 random(42);
   std::string noise(64 * 1024, '\0');
@@ -90,11 +87,8 @@ TEST_CASE("a message over max_message_bytes is dropped as too_large; the next on
   Tidepool tidepool(with_routes({route}));
   REQUIRE(tidepool.wait_ready());
   zmq::context_t context;
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   client.send(zmq::buffer(std::string(1001, 'x')));
   // Two frames of 600: each under the limit, together over it.
   client.send(zmq::buffer(std::string(600, 'y')), zmq::send_flags::sndmore);
@@ -109,8 +103,7 @@ TEST_CASE("a message over max_message_bytes is dropped as too_large; the next on
 
   // Far over the limit, libzmq itself refuses the frame (ZMQ_MAXMSGSIZE) and closes that
   // peer's connection before the bytes are buffered; tidepool keeps serving the others.
-  zmq::socket_t hostile(context, zmq::socket_type::push);
-  hostile.connect(endpoint(front));
+  auto hostile = connect_socket(context, zmq::socket_type::push, front);
   hostile.send(zmq::buffer(std::string(100000, 'h')));
   expect_pipeline_serves(tidepool, context, front, worker, "still here");
 }
@@ -121,9 +114,7 @@ TEST_CASE("request-reply: a request without an envelope is dropped as malformed"
   Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back})}));
   REQUIRE(tidepool.wait_ready());
   zmq::context_t context;
-  zmq::socket_t worker(context, zmq::socket_type::rep);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::rep, back);
   zmq::socket_t client(context, zmq::socket_type::dealer);
   client.set(zmq::sockopt::rcvtimeo, 10000);
   client.connect(endpoint(front));

@@ -24,14 +24,11 @@ TEST_CASE("SIGTERM with a backend present: the queue drains before exit 0") {
   REQUIRE(tidepool.wait_ready());
   const Labels jobs{{"route", "jobs"}};
   zmq::context_t context;
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   constexpr int kMessages = 2000;
   for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i)));
   REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, kMessages));
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
   REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
   CHECK(tidepool.metric("tidepool_queue_messages", jobs) > 0);
 
@@ -56,8 +53,7 @@ TEST_CASE("SIGTERM with no backend: exit 0 within drain_timeout_ms, leftovers co
   Tidepool tidepool(config);
   REQUIRE(tidepool.wait_ready());
   zmq::context_t context;
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   for (int i = 0; i < 25; ++i) client.send(zmq::buffer(std::to_string(i)));
   REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 25));
   const auto start = std::chrono::steady_clock::now();

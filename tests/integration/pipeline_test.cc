@@ -39,8 +39,7 @@ TEST_CASE("a backlog queued while no backend exists arrives once, in order, when
   const Labels jobs{{"route", "jobs"}};
 
   zmq::context_t context;
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   for (int i = 0; i < 1000; ++i) client.send(zmq::buffer(numbered(i)));
 
   REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 1000));
@@ -48,9 +47,7 @@ TEST_CASE("a backlog queued while no backend exists arrives once, in order, when
   CHECK(tidepool.metric("tidepool_queue_bytes", jobs) > 1000 * 9);
   CHECK(tidepool.metric("tidepool_queue_oldest_age_seconds", jobs) > 0);
 
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
   const auto bound = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point first{};
   for (int i = 0; i < 1000; ++i) {
@@ -101,8 +98,7 @@ TEST_CASE("a connected backend that stops reading and resumes is drained without
   // wait in tidepool's queue while the worker does not read.
   constexpr int kMessages = 800;
   const std::string payload(64 * 1024, 'x');
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   for (int i = 0; i < kMessages; ++i) {
     client.send(zmq::buffer(numbered(i) + ":" + payload));
   }
@@ -145,8 +141,7 @@ TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq
     zmq::context_t context;
     std::atomic<bool> sending{true};
     std::thread sender([&] {
-      zmq::socket_t client(context, zmq::socket_type::push);
-      client.connect(endpoint(front));
+      auto client = connect_socket(context, zmq::socket_type::push, front);
       for (int i = 0; i < kMessages; ++i) {
         client.send(zmq::buffer(numbered(i)));
         if (i % 20 == 0) std::this_thread::sleep_for(1ms);  // a steady stream, not one burst
@@ -157,9 +152,7 @@ TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq
 
     std::vector<int> first_run;
     {
-      zmq::socket_t worker(context, zmq::socket_type::pull);
-      worker.set(zmq::sockopt::rcvtimeo, 10000);
-      worker.bind(endpoint(back));
+      auto worker = bind_socket(context, zmq::socket_type::pull, back);
       for (int i = 0; i < 1500; ++i) {
         zmq::message_t message;
         REQUIRE(worker.recv(message));
@@ -170,9 +163,7 @@ TEST_CASE("backend restart mid-stream: the loss window is bounded by what libzmq
     REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 0));
 
     std::vector<int> second_run;
-    zmq::socket_t worker(context, zmq::socket_type::pull);
-    worker.set(zmq::sockopt::rcvtimeo, 10000);
-    worker.bind(endpoint(back));
+    auto worker = bind_socket(context, zmq::socket_type::pull, back);
     while (second_run.empty() || second_run.back() != kMessages - 1) {
       zmq::message_t message;
       REQUIRE(worker.recv(message));
@@ -216,16 +207,13 @@ TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pus
     Tidepool tidepool(with_routes({route}));
     REQUIRE(tidepool.wait_ready());
     zmq::context_t context;
-    zmq::socket_t client(context, zmq::socket_type::push);
-    client.connect(endpoint(front));
+    auto client = connect_socket(context, zmq::socket_type::push, front);
     for (int i = 0; i < 15; ++i) client.send(zmq::buffer(numbered(i)));
     REQUIRE(tidepool.wait_metric("tidepool_received_messages_total", jobs, 15));
     CHECK(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
     CHECK(tidepool.metric("tidepool_dropped_messages_total",
                           {{"reason", c.reason}, {"route", "jobs"}}) == 5);
-    zmq::socket_t worker(context, zmq::socket_type::pull);
-    worker.set(zmq::sockopt::rcvtimeo, 10000);
-    worker.bind(endpoint(back));
+    auto worker = bind_socket(context, zmq::socket_type::pull, back);
     for (int i = 0; i < 10; ++i) {
       zmq::message_t message;
       REQUIRE(worker.recv(message));
@@ -241,15 +229,12 @@ TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pus
     Tidepool tidepool(with_routes({route}));
     REQUIRE(tidepool.wait_ready());
     zmq::context_t context;
-    zmq::socket_t client(context, zmq::socket_type::push);
-    client.connect(endpoint(front));
+    auto client = connect_socket(context, zmq::socket_type::push, front);
     for (int i = 0; i < 50; ++i) client.send(zmq::buffer(numbered(i)));
     // tidepool stops reading at 10: the other 40 wait in ZeroMQ's pipes, pushed back.
     REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
     CHECK(tidepool.metric("tidepool_received_messages_total", jobs) == 10);
-    zmq::socket_t worker(context, zmq::socket_type::pull);
-    worker.set(zmq::sockopt::rcvtimeo, 10000);
-    worker.bind(endpoint(back));
+    auto worker = bind_socket(context, zmq::socket_type::pull, back);
     for (int i = 0; i < 50; ++i) {
       zmq::message_t message;
       REQUIRE(worker.recv(message));
@@ -271,15 +256,12 @@ TEST_CASE("ttl: messages older than ttl_ms are dropped as expired, younger ones 
   REQUIRE(tidepool.wait_ready());
   const Labels jobs{{"route", "jobs"}};
   zmq::context_t context;
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect(endpoint(front));
+  auto client = connect_socket(context, zmq::socket_type::push, front);
   for (int i = 0; i < 5; ++i) client.send(zmq::buffer(numbered(i)));
   REQUIRE(tidepool.wait_metric("tidepool_dropped_messages_total",
                                {{"reason", "expired"}, {"route", "jobs"}}, 5));
   CHECK(tidepool.metric("tidepool_queue_messages", jobs) == 0);
-  zmq::socket_t worker(context, zmq::socket_type::pull);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
   REQUIRE(tidepool.wait_metric("tidepool_backend_up", jobs, 1));
   client.send(zmq::buffer(numbered(5)));
   zmq::message_t message;

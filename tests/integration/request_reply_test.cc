@@ -151,10 +151,7 @@ TEST_CASE("a reply for a client that left is counted as unroutable and nothing b
   zmq::context_t context;
   {
     auto leaver = dealer_client(context, front, "leaver");
-    std::vector<zmq::message_t> request;
-    request.emplace_back();
-    request.emplace_back(std::string("never read"));
-    zmq::send_multipart(leaver, request);
+    send_request(leaver, std::string("never read"));
     REQUIRE(tidepool.wait_metric("tidepool_queue_messages", rpc, 1));
   }
   REQUIRE(tidepool.wait_metric("tidepool_frontend_peers", rpc, 0));
@@ -163,10 +160,7 @@ TEST_CASE("a reply for a client that left is counted as unroutable and nothing b
                              {{"reason", "unroutable"}, {"route", "rpc"}}, 1));
   // Still serving.
   auto stayer = dealer_client(context, front, "stayer");
-  std::vector<zmq::message_t> request;
-  request.emplace_back();
-  request.emplace_back(std::string("hello"));
-  zmq::send_multipart(stayer, request);
+  send_request(stayer, std::string("hello"));
   std::vector<zmq::message_t> reply;
   REQUIRE(zmq::recv_multipart(stayer, std::back_inserter(reply)));
   CHECK(reply.back().to_string() == "w:hello");
@@ -182,10 +176,7 @@ TEST_CASE("a worker that dies mid-stream loses no request: every one is answered
   zmq::context_t context;
   auto client = dealer_client(context, front, "client");
   for (int i = 0; i < kRequests; ++i) {
-    std::vector<zmq::message_t> request;
-    request.emplace_back();
-    request.emplace_back(std::to_string(i));
-    zmq::send_multipart(client, request);
+    send_request(client, std::to_string(i));
   }
   std::multiset<int> answered;
   const auto read_replies = [&](std::size_t until) {
@@ -228,10 +219,7 @@ TEST_CASE("1000 requests outstanding from one DEALER client: no reply lost") {
   int sent = 0;
   int received = 0;
   const auto send_one = [&] {
-    std::vector<zmq::message_t> request;
-    request.emplace_back();
-    request.emplace_back(std::string(64, 'q'));
-    zmq::send_multipart(client, request);
+    send_request(client, std::string(64, 'q'));
     ++sent;
   };
   while (sent < kWindow) send_one();
@@ -257,15 +245,10 @@ TEST_CASE("max_in_flight holds requests in the queue while that many await repli
   const Labels rpc{{"route", "rpc"}};
   zmq::context_t context;
   // A DEALER worker that reads requests but answers only when told to.
-  zmq::socket_t worker(context, zmq::socket_type::dealer);
-  worker.set(zmq::sockopt::rcvtimeo, 10000);
-  worker.bind(endpoint(back));
+  auto worker = bind_socket(context, zmq::socket_type::dealer, back);
   auto client = dealer_client(context, front, "client");
   for (int i = 0; i < 10; ++i) {
-    std::vector<zmq::message_t> request;
-    request.emplace_back();
-    request.emplace_back(std::to_string(i));
-    zmq::send_multipart(client, request);
+    send_request(client, std::to_string(i));
   }
   REQUIRE(tidepool.wait_metric("tidepool_in_flight", rpc, 3));
   CHECK(tidepool.wait_metric("tidepool_queue_messages", rpc, 7));

@@ -89,6 +89,24 @@ int free_port() {
 
 std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
 
+zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type, int port) {
+  zmq::socket_t socket(context, type);
+  socket.connect(endpoint(port));
+  return socket;
+}
+
+zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type, int port) {
+  zmq::socket_t socket(context, type);
+  socket.set(zmq::sockopt::rcvtimeo, 10000);
+  socket.bind(endpoint(port));
+  return socket;
+}
+
+void send_request(zmq::socket_t& dealer, const std::string& body) {
+  dealer.send(zmq::message_t(), zmq::send_flags::sndmore);
+  dealer.send(zmq::buffer(body));
+}
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <zmq.hpp>
 
 namespace tidepool::test {
 
@@ -21,6 +22,13 @@ using namespace std::chrono_literals;
 // A TCP port nothing listens on right now (bound to port 0, read back, released).
 int free_port();
 std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
+
+// A socket connected to / bound on 127.0.0.1:port. Bound ones (the tests' workers) give up
+// a receive after 10 s, so a missing message fails the test instead of hanging it.
+zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type, int port);
+zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type, int port);
+// Sends a request with a REQ-style envelope from a DEALER: an empty delimiter, then `body`.
+void send_request(zmq::socket_t& dealer, const std::string& body);
 
 // Polls `condition` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s);
