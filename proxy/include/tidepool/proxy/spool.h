@@ -15,6 +15,15 @@
 //     again after a crash (a duplicate), never lost.
 //   - A new segment's first record repeats the current done watermark, so deleting older
 //     segments never loses it.
+//   - The event loop should call tick() at least every fsync_interval: with kInterval nothing
+//     else fsyncs (except rolling to a new segment and sync()/destruction).
+//
+// Space: segment files are deleted once all their messages are done. max_bytes bounds the
+// record bytes of live messages (header and done records are extra, at most a few per
+// segment); if a restart finds more live bytes than max_bytes (limit lowered), appends are
+// refused until mark_done() brings them under. Memory: 16 bytes per live message (its
+// sequence and size, for the byte accounting), plus one segment's bytes while scanning or
+// replaying it.
 #pragma once
 
 #include <chrono>
@@ -124,7 +133,6 @@ class Spool {
   };
 
   bool scan_segment(Segment& segment, std::vector<Live>& messages);
-  void open_active(bool create);
   bool create_segment();
   void recycle();
   bool write_pending_done();
