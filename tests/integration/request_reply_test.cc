@@ -32,7 +32,7 @@ class Worker {
           zmq::socket_t socket(context, type);
           socket.set(zmq::sockopt::linger, 0);
           socket.set(zmq::sockopt::rcvtimeo, 20);
-          socket.bind(endpoint(port));
+          bind_port(socket, port);
           bound_ = true;
           while (!stop_ && (limit < 0 || answered_ < limit)) {
             std::vector<zmq::message_t> request;

@@ -95,10 +95,23 @@ zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type, int
   return socket;
 }
 
+void bind_port(zmq::socket_t& socket, int port) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (true) {
+    try {
+      socket.bind(endpoint(port));
+      return;
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EADDRINUSE || std::chrono::steady_clock::now() >= deadline) throw;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+}
+
 zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type, int port) {
   zmq::socket_t socket(context, type);
   socket.set(zmq::sockopt::rcvtimeo, 10000);
-  socket.bind(endpoint(port));
+  bind_port(socket, port);
   return socket;
 }
 

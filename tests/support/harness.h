@@ -25,8 +25,11 @@ std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
 
 // A socket connected to / bound on 127.0.0.1:port. Bound ones (the tests' workers) give up
 // a receive after 10 s, so a missing message fails the test instead of hanging it.
+// bind_port retries EADDRINUSE for a few seconds: libzmq closes a listener asynchronously,
+// so a worker restarted on the same port can race the old one's close.
 zmq::socket_t connect_socket(zmq::context_t& context, zmq::socket_type type, int port);
 zmq::socket_t bind_socket(zmq::context_t& context, zmq::socket_type type, int port);
+void bind_port(zmq::socket_t& socket, int port);
 // Sends a request with a REQ-style envelope from a DEALER: an empty delimiter, then `body`.
 void send_request(zmq::socket_t& dealer, const std::string& body);
 
