@@ -40,10 +40,11 @@
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/protocol/spool_record.h"
+#include "tidepool/proxy/config.h"
 
 namespace tidepool::proxy {
 
-enum class FsyncPolicy { kAlways, kInterval };
+// FsyncPolicy (kAlways, kInterval) is declared in config.h, with the route's SpoolConfig.
 
 struct SpoolOptions {
   std::string dir;  // created if missing; the spool lives in dir/<route>/
