@@ -403,3 +403,17 @@ TEST_CASE("request-reply: requests spooled across kill -9 reach a worker after r
   CHECK(tidepool.wait_metric("tidepool_queue_messages", kJobs, 0));
   CHECK(tidepool.metric("tidepool_in_flight", kJobs) == 20);
 }
+
+TEST_CASE("an unusable spool directory stops the start with exit 1 and names the route") {
+  TempDir dir;
+  const std::string not_a_directory = dir.path() + "/file";
+  std::ofstream(not_a_directory) << "x";
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({spool_route(front, back, not_a_directory, "always")}));
+  REQUIRE(tidepool.wait_exit(10s) == 1);
+  const std::string log = tidepool.log();
+  CAPTURE(log);
+  CHECK(log.find("cannot start") != std::string::npos);
+  CHECK(log.find("route jobs: spool:") != std::string::npos);
+}
