@@ -169,7 +169,7 @@ SocketConfig parse_socket(const json& object, const std::string& path, bool fron
 RouteConfig parse_route(const json& object, const std::string& path) {
   RouteConfig route;
   ObjectReader reader(object, path,
-                      {"name", "frontend", "backend", "queue", "flush", "correlation"});
+                      {"name", "frontend", "backend", "queue", "flush", "correlation", "spool"});
   reader.read_string("name", route.name);
   if (route.name.empty()) throw ConfigError(reader.child("name"), "is required (non-empty)");
   for (char c : route.name) {
@@ -236,6 +236,27 @@ RouteConfig parse_route(const json& object, const std::string& path) {
       throw ConfigError(r.child("pair_with"), "is required: the route that carries the results");
     }
     route.correlation = c;
+  }
+  if (const json* spool = reader.find("spool")) {
+    SpoolConfig c;
+    ObjectReader r(*spool, reader.child("spool"), {"dir", "fsync", "fsync_interval_ms"});
+    if (r.find("dir") == nullptr) throw ConfigError(r.child("dir"), "is required");
+    r.read_string("dir", c.dir);
+    if (c.dir.empty()) throw ConfigError(r.child("dir"), "must not be empty");
+    std::string fsync;
+    r.read_string("fsync", fsync);
+    if (r.find("fsync") != nullptr) {
+      c.fsync = parse_enum<FsyncPolicy>(
+          r.child("fsync"), fsync,
+          {{"always", FsyncPolicy::kAlways}, {"interval", FsyncPolicy::kInterval}});
+    }
+    r.read_uint("fsync_interval_ms", c.fsync_interval_ms, 1, 60'000);
+    // The spool lives in dir/<route>/: these two names would not be a directory of its own.
+    if (route.name == "." || route.name == "..") {
+      throw ConfigError(reader.child("name"),
+                        "\"" + route.name + "\" cannot name a spool directory; rename the route");
+    }
+    route.spool = c;
   }
   return route;
 }
@@ -324,6 +345,9 @@ std::string_view to_string(LogLevel level) {
 }
 std::string_view to_string(LogFormat format) {
   return format == LogFormat::kJson ? "json" : "text";
+}
+std::string_view to_string(FsyncPolicy policy) {
+  return policy == FsyncPolicy::kInterval ? "interval" : "always";
 }
 
 std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_bind) {
@@ -450,6 +474,11 @@ json to_json(const Config& config) {
                               {"pair_with", r.correlation->pair_with},
                               {"timeout_ms", r.correlation->timeout_ms},
                               {"max_tracked", r.correlation->max_tracked}};
+    }
+    if (r.spool) {
+      route["spool"] = {{"dir", r.spool->dir},
+                        {"fsync", to_string(r.spool->fsync)},
+                        {"fsync_interval_ms", r.spool->fsync_interval_ms}};
     }
     routes.push_back(route);
   }

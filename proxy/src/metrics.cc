@@ -21,7 +21,8 @@ void add_delta(prometheus::Counter& counter, std::uint64_t now, std::uint64_t be
 
 const char* to_label(DropReason reason) {
   static constexpr std::array<const char*, kDropReasons> kNames = {
-      "queue_full", "evicted", "too_large", "malformed", "expired", "shutdown", "unroutable"};
+      "queue_full", "evicted",  "too_large",  "malformed",
+      "expired",    "shutdown", "unroutable", "spool_error"};
   return kNames[static_cast<std::size_t>(reason)];
 }
 
@@ -81,6 +82,9 @@ Metrics::Metrics(const std::string& version)
                             "Frontend peers with a completed handshake.")),
       in_flight_(build(prometheus::BuildGauge(), *registry_, "tidepool_in_flight",
                        "Requests forwarded and awaiting their reply or correlated result.")),
+      spool_bytes_(build(prometheus::BuildGauge(), *registry_, "tidepool_spool_bytes",
+                         "Bytes of the route's spool segment files on disk; 0 without a "
+                         "spool.")),
       received_messages_(build(prometheus::BuildCounter(), *registry_,
                                "tidepool_received_messages_total",
                                "Messages read from the frontend.")),
@@ -117,6 +121,13 @@ Metrics::Metrics(const std::string& version)
       uncorrelated_results_(build(prometheus::BuildCounter(), *registry_,
                                   "tidepool_uncorrelated_results_total",
                                   "Results whose key matched no request in flight.")),
+      spool_replayed_(build(prometheus::BuildCounter(), *registry_,
+                            "tidepool_spool_replayed_messages_total",
+                            "Messages read back from the spool into the queue at start.")),
+      spool_corrupt_records_(build(prometheus::BuildCounter(), *registry_,
+                                   "tidepool_spool_corrupt_records_total",
+                                   "Torn or corrupt spool records (and bad segment headers) "
+                                   "found and cut off at start.")),
       queue_wait_seconds_(build(prometheus::BuildHistogram(), *registry_,
                                 "tidepool_queue_wait_seconds", "Time from arrival to forwarding.")),
       request_duration_seconds_(build(prometheus::BuildHistogram(), *registry_,
@@ -146,6 +157,7 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
       backend_peers_(m.backend_peers_.Add({{"route", route}})),
       frontend_peers_(m.frontend_peers_.Add({{"route", route}})),
       in_flight_(m.in_flight_.Add({{"route", route}})),
+      spool_bytes_(m.spool_bytes_.Add({{"route", route}})),
       received_messages_(m.received_messages_.Add({{"route", route}})),
       received_bytes_(m.received_bytes_.Add({{"route", route}})),
       forwarded_messages_(m.forwarded_messages_.Add({{"route", route}})),
@@ -156,6 +168,8 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
       backend_connects_(m.backend_connects_.Add({{"route", route}})),
       backend_disconnects_(m.backend_disconnects_.Add({{"route", route}})),
       frontend_handshake_failures_(m.frontend_handshake_failures_.Add({{"route", route}})),
+      spool_replayed_(m.spool_replayed_.Add({{"route", route}})),
+      spool_corrupt_records_(m.spool_corrupt_records_.Add({{"route", route}})),
       queue_wait_seconds_(m.queue_wait_seconds_.Add({{"route", route}}, queue_wait_buckets())),
       request_duration_seconds_(
           m.request_duration_seconds_.Add({{"route", route}}, request_duration_buckets())) {
@@ -185,6 +199,8 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   add_delta(backend_disconnects_, c.backend_disconnects, p.backend_disconnects);
   add_delta(frontend_handshake_failures_, c.frontend_handshake_failures,
             p.frontend_handshake_failures);
+  add_delta(spool_replayed_, c.spool_replayed, p.spool_replayed);
+  add_delta(spool_corrupt_records_, c.spool_corrupt_records, p.spool_corrupt_records);
   for (std::size_t i = 0; i < kDropReasons; ++i)
     add_delta(*dropped_[i], c.dropped[i], p.dropped[i]);
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
@@ -202,6 +218,7 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   backend_peers_.Set(g.backend_peers);
   frontend_peers_.Set(g.frontend_peers);
   in_flight_.Set(g.in_flight);
+  spool_bytes_.Set(g.spool_bytes);
   queue_wait.publish_to(queue_wait_seconds_);
   request_duration.publish_to(request_duration_seconds_);
 }

@@ -26,6 +26,19 @@ constexpr auto kHousekeeping = 100ms;
 // over the limit is read, counted as too_large and dropped; only a frame this much larger is
 // refused by libzmq itself, which closes that peer's connection to protect memory.
 constexpr std::int64_t kHardLimitFactor = 2;
+// The spool stores a message as a record: its frames plus this much per message, for up to
+// this many frames (more frames cost 4 bytes each; request-reply messages carry 3 or 4).
+constexpr std::size_t kSpoolFramesAllowance = 16;
+
+// The spool's bound on live record bytes. Its records mirror the queue, which max_bytes
+// already bounds (by payload bytes, passed by at most one message under `block`), so the
+// spool gets max_bytes plus what records add: one message over the bound and each queued
+// message's record overhead. A lower bound would make the spool refuse (spool_error) what
+// the queue still takes, and `block` would then lose messages instead of pushing back.
+std::size_t spool_max_bytes(const QueueConfig& queue) {
+  return queue.max_bytes + queue.max_message_bytes +
+         queue.max_messages * protocol::message_record_overhead(kSpoolFramesAllowance);
+}
 
 zmq::socket_type zmq_type(SocketType type) {
   switch (type) {
@@ -110,7 +123,48 @@ Correlation& Route::enable_correlation_requests(const CorrelationConfig& config)
   return *correlation_;
 }
 
+void Route::open_spool() {
+  const SpoolConfig& c = *config_.spool;
+  SpoolOptions options;
+  options.dir = c.dir;
+  options.route = config_.name;
+  options.fsync = c.fsync;
+  options.fsync_interval = std::chrono::milliseconds(c.fsync_interval_ms);
+  options.max_bytes = spool_max_bytes(config_.queue);
+  // Generous: a record longer than this reads back as corrupt, so a spool written with a
+  // larger max_message_bytes must still replay after the limit is lowered.
+  options.max_record_bytes =
+      std::max(protocol::kDefaultMaxRecordBytes,
+               2 * config_.queue.max_message_bytes + protocol::message_record_overhead(1));
+  try {
+    spool_ = std::make_unique<Spool>(options);
+  } catch (const SpoolError& e) {
+    throw StartupError("route " + config_.name + ": " + e.what());
+  }
+  // Replayed before the frontend is bound: what was accepted before the restart goes first.
+  // The queue's bounds do not apply to it (they may have been lowered since).
+  const auto now = Clock::now();
+  spool_->replay([&](std::uint64_t sequence, std::vector<std::string_view> frames) {
+    protocol::Multipart message;
+    for (const auto frame : frames) message.push_back(frame);
+    queue_.push_back(QueuedMessage{std::move(message), now, sequence});
+  });
+  const SpoolStats& stats = spool_->stats();
+  log::info("spool opened", {{"route", config_.name},
+                             {"path", spool_->path()},
+                             {"fsync", std::string(to_string(c.fsync))},
+                             {"replayed", std::to_string(stats.replayed)},
+                             {"bytes", std::to_string(stats.bytes_on_disk)}});
+  if (stats.corrupt_records > 0) {
+    log::warn("spool damage found and cut off (the records before it were replayed)",
+              {{"route", config_.name},
+               {"corrupt_records", std::to_string(stats.corrupt_records)},
+               {"last_error", spool_->last_error()}});
+  }
+}
+
 void Route::open() {
+  if (config_.spool) open_spool();
   const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const char* side) {
     const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
     if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ALL) != 0) {
@@ -251,9 +305,25 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
     metrics_.queue_wait.observe(0);
     return;
   }
-  const OfferResult offered = queue_.offer(std::move(message), now);
+  std::uint64_t sequence = 0;
+  if (spool_) {
+    // On disk before it counts as queued; a message the queue would refuse is not written.
+    if (!queue_.would_accept(message.bytes())) {
+      drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
+      return;
+    }
+    const auto appended = spool_->append(message);
+    if (!appended) {
+      drop(DropReason::kSpoolError, 1, now, "spool cannot store the message: refused",
+           spool_->last_error());
+      return;
+    }
+    sequence = *appended;
+  }
+  const OfferResult offered = queue_.offer(std::move(message), now, sequence);
   if (offered.evicted > 0) {
     drop(DropReason::kEvicted, offered.evicted, now, "queue full: oldest messages evicted");
+    spool_done(offered.evicted_sequence);
   }
   if (!offered.accepted) drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
 }
@@ -315,12 +385,16 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
     QueuedMessage head = queue_.pop();
     if (config_.queue.ttl_ms > 0 && now - head.enqueued > ttl) {
       drop(DropReason::kExpired, 1, now, "message older than queue.ttl_ms dropped");
+      spool_done(head.spool_sequence);
       continue;
     }
     if (!forward(head.message, now)) {
       queue_.push_front(std::move(head));
       break;
     }
+    // Marked done once handed to libzmq: a crash before the done record reaches the disk
+    // delivers it again after the restart (a duplicate), never loses it.
+    spool_done(head.spool_sequence);
     metrics_.queue_wait.observe(seconds(now - head.enqueued));
     ++moved;
   }
@@ -463,6 +537,9 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
 Clock::time_point Route::next_deadline(Clock::time_point now) const {
   Clock::time_point next = std::min(next_periodic_flush_, next_housekeeping_);
   if (!reply_backlog_.empty()) next = std::min(next, now + kReplyRetry);
+  if (spool_ && spool_->needs_tick()) {
+    next = std::min(next, now + std::chrono::milliseconds(config_.spool->fsync_interval_ms));
+  }
   if (config_.flush.drain_rate > 0 && !queue_.empty() && tokens_ < 1) {
     const auto wait = std::chrono::duration<double>((1 - tokens_) / config_.flush.drain_rate);
     next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(wait));
@@ -471,6 +548,8 @@ Clock::time_point Route::next_deadline(Clock::time_point now) const {
 }
 
 void Route::on_timer(Clock::time_point now) {
+  // Cheap when there is nothing to do: writes the lazy done record, fsyncs when due.
+  if (spool_) spool_->tick(now);
   if (!reply_backlog_.empty()) retry_replies();
   if (now >= next_periodic_flush_) {
     flush(FlushTrigger::kPeriodic, now);
@@ -485,10 +564,13 @@ void Route::on_timer(Clock::time_point now) {
   read_monitor(frontend_monitor_, false, now);
   read_monitor(backend_monitor_, true, now);
   if (config_.queue.ttl_ms > 0) {
+    std::uint64_t last_sequence = 0;
     const auto [messages, bytes] =
-        queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
-    if (messages > 0)
+        queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms), &last_sequence);
+    if (messages > 0) {
       drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
+      spool_done(last_sequence);
+    }
   }
   while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
     pending_.erase(pending_.begin());
@@ -504,8 +586,25 @@ void Route::on_timer(Clock::time_point now) {
 bool Route::drained() const { return queue_.empty() && reply_backlog_.empty() && pending_.empty(); }
 
 void Route::drop_remaining(DropReason reason) {
-  const auto [messages, bytes] = queue_.clear();
-  if (messages > 0) drop(reason, messages, Clock::now(), "messages still queued at exit dropped");
+  std::size_t spooled = 0;
+  const auto [messages, bytes] = queue_.clear(&spooled);
+  if (spool_) {
+    if (spooled > 0) {
+      log::info(std::to_string(spooled) + " messages kept in the spool",
+                {{"route", config_.name},
+                 {"messages", std::to_string(spooled)},
+                 {"path", spool_->path()}});
+    }
+    if (!spool_->sync()) {
+      log::error("spool sync at exit failed",
+                 {{"route", config_.name}, {"error", spool_->last_error()}});
+    }
+  }
+  // Without a spool nothing has a sequence; with one, only requests queued again after their
+  // backend peer was lost (their records were done when first forwarded).
+  if (messages > spooled) {
+    drop(reason, messages - spooled, Clock::now(), "messages still queued at exit dropped");
+  }
   if (!reply_backlog_.empty()) {
     drop(reason, reply_backlog_.size(), Clock::now(), "replies still undelivered at exit dropped");
     reply_backlog_.clear();
@@ -524,12 +623,22 @@ void Route::close(std::chrono::milliseconds backend_linger) {
 }
 
 void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
-                 std::string_view why) {
+                 std::string_view why, std::string_view error) {
   counters_.dropped[static_cast<std::size_t>(reason)] += count;
-  drop_log_[static_cast<std::size_t>(reason)].warn(
-      now, why,
-      {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}},
-      count);
+  auto& limiter = drop_log_[static_cast<std::size_t>(reason)];
+  if (error.empty()) {
+    limiter.warn(
+        now, why,
+        {{"route", config_.name}, {"reason", to_label(reason)}, {"count", std::to_string(count)}},
+        count);
+  } else {
+    limiter.warn(now, why,
+                 {{"route", config_.name},
+                  {"reason", to_label(reason)},
+                  {"count", std::to_string(count)},
+                  {"error", std::string(error)}},
+                 count);
+  }
 }
 
 void Route::publish(Clock::time_point now) {
@@ -543,6 +652,12 @@ void Route::publish(Clock::time_point now) {
   gauges.backend_peers = static_cast<double>(backend_monitor_.presence.peers());
   gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence.peers());
   gauges.in_flight = static_cast<double>(in_flight());
+  if (spool_) {
+    const SpoolStats& stats = spool_->stats();
+    gauges.spool_bytes = static_cast<double>(stats.bytes_on_disk);
+    counters_.spool_replayed = stats.replayed;
+    counters_.spool_corrupt_records = stats.corrupt_records;
+  }
   metrics_.publish(counters_, gauges);
 }
 
@@ -556,6 +671,19 @@ nlohmann::json Route::status(Clock::time_point now) const {
     flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
   }
   const auto oldest = queue_.oldest();
+  nlohmann::json spool = nullptr;
+  if (spool_) {
+    const SpoolStats& stats = spool_->stats();
+    spool = {{"path", spool_->path()},
+             {"fsync", to_string(config_.spool->fsync)},
+             {"bytes", stats.bytes_on_disk},
+             {"live_messages", stats.live_messages},
+             {"live_bytes", stats.live_bytes},
+             {"replayed", stats.replayed},
+             {"corrupt_records", stats.corrupt_records},
+             {"write_errors", stats.write_errors},
+             {"last_error", spool_->last_error()}};
+  }
   return {
       {"name", config_.name},
       {"mode", config_.request_reply() ? "request-reply" : "pipeline"},
@@ -582,6 +710,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
       {"replies", counters_.replies},
       {"dropped", dropped},
       {"flushes", flushes},
+      {"spool", spool},
   };
 }
 

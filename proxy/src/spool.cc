@@ -285,6 +285,23 @@ void Spool::recycle() {
   }
 }
 
+// Cuts the active segment back to its header (every message in it is done), freeing its space;
+// the watermark is written again with the next record. A crash in between leaves a segment
+// with a header and no records: nothing to replay, which is right since all was done.
+bool Spool::reset_active() {
+  Segment& active = segments_.back();
+  if (::ftruncate(fd_, static_cast<off_t>(protocol::kSegmentHeaderSize)) != 0) {
+    last_error_ = "cannot cut back done segment '" + active.path + "': " + errno_text(errno);
+    return false;
+  }
+  stats_.bytes_on_disk -= active.bytes - protocol::kSegmentHeaderSize;
+  active.bytes = protocol::kSegmentHeaderSize;
+  active.last_message = 0;
+  done_pending_ = done_ > 0;
+  dirty_ = true;
+  return true;
+}
+
 // Writes `bytes` at the end of the active segment. On failure the segment is cut back to its
 // previous end, so the file stays a valid sequence of records.
 bool Spool::write_at_end(const std::string& bytes) {
@@ -401,12 +418,25 @@ std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> fra
   if (active.last_message != 0 && active.bytes + record_bytes > options_.segment_bytes) {
     if (!create_segment()) return refuse("spool: " + last_error_);
   }
-  buffer_.clear();
-  const bool with_done = done_pending_;
-  if (with_done) protocol::encode_done_record(buffer_, done_);
-  const std::size_t start = buffer_.size();
-  protocol::encode_message_record(buffer_, next_, frames);
-  if (!write_at_end(buffer_)) return refuse(last_error_);
+  bool with_done = false;
+  std::size_t start = 0;
+  const auto encode = [&] {
+    buffer_.clear();
+    with_done = done_pending_;
+    if (with_done) protocol::encode_done_record(buffer_, done_);
+    start = buffer_.size();
+    protocol::encode_message_record(buffer_, next_, frames);
+  };
+  encode();
+  if (!write_at_end(buffer_)) {
+    // Everything in the active segment done (a drained backlog on a full disk): its space is
+    // the only space this spool can free. Cut it back and try once more.
+    if (!live_.empty() || segments_.back().last_message == 0) return refuse(last_error_);
+    const std::string error = last_error_;
+    if (!reset_active()) return refuse(error + "; " + last_error_);
+    encode();
+    if (!write_at_end(buffer_)) return refuse(last_error_);
+  }
   if (options_.fsync == FsyncPolicy::kAlways && !fsync_active()) {
     // Not durable: take the record back so that a refused message is never replayed.
     Segment& segment = segments_.back();

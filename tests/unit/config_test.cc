@@ -12,6 +12,7 @@ using tidepool::proxy::Config;
 using tidepool::proxy::ConfigError;
 using tidepool::proxy::default_config;
 using tidepool::proxy::endpoint_problem;
+using tidepool::proxy::FsyncPolicy;
 using tidepool::proxy::LogFormat;
 using tidepool::proxy::LogLevel;
 using tidepool::proxy::Overflow;
@@ -49,7 +50,8 @@ json full() {
                 "overflow": "drop-oldest", "ttl_ms": 30000},
       "flush": {"interval_ms": 250, "drain_rate": 12.5, "max_in_flight": 4},
       "correlation": {"key": "request_id", "pair_with": "results", "timeout_ms": 600000,
-                      "max_tracked": 1000}
+                      "max_tracked": 1000},
+      "spool": {"dir": "/var/lib/tidepool", "fsync": "interval", "fsync_interval_ms": 250}
     }, {
       "name": "results",
       "frontend": {"type": "pull", "bind": ["tcp://*:5581", "ipc:///tmp/results"]},
@@ -166,6 +168,7 @@ TEST_CASE("the base document parses with documented defaults") {
   CHECK(r.flush.drain_rate == 0);
   CHECK(r.flush.max_in_flight == 0);
   CHECK_FALSE(r.correlation.has_value());
+  CHECK_FALSE(r.spool.has_value());
   CHECK(r.request_reply());
 }
 
@@ -201,12 +204,17 @@ TEST_CASE("the full example parses every key") {
   CHECK(r.correlation->pair_with == "results");
   CHECK(r.correlation->timeout_ms == 600000);
   CHECK(r.correlation->max_tracked == 1000);
+  REQUIRE(r.spool.has_value());
+  CHECK(r.spool->dir == "/var/lib/tidepool");
+  CHECK(r.spool->fsync == FsyncPolicy::kInterval);
+  CHECK(r.spool->fsync_interval_ms == 250);
   const auto& results = c.routes[1];
   CHECK(results.frontend.bind == std::vector<std::string>{"tcp://*:5581", "ipc:///tmp/results"});
   CHECK(results.queue.overflow == Overflow::kDropNewest);
   CHECK(results.queue.max_bytes == 1000);
   CHECK(results.queue.max_message_bytes == 1000);
   CHECK_FALSE(results.correlation.has_value());
+  CHECK_FALSE(results.spool.has_value());
 }
 
 TEST_CASE("default_config is the documented embedded default") {
@@ -254,10 +262,12 @@ TEST_CASE("to_json round trip: parse_config(to_json(c)) gives the same JSON") {
   CHECK(out["routes"][0]["queue"] == in["routes"][0]["queue"]);
   CHECK(out["routes"][0]["flush"] == in["routes"][0]["flush"]);
   CHECK(out["routes"][0]["correlation"] == in["routes"][0]["correlation"]);
+  CHECK(out["routes"][0]["spool"] == in["routes"][0]["spool"]);
   CHECK(out["routes"][0]["backend"] == in["routes"][0]["backend"]);
   CHECK(out["routes"][1]["frontend"]["bind"] == in["routes"][1]["frontend"]["bind"]);
   CHECK(out["routes"][1]["frontend"]["type"] == "pull");
   CHECK_FALSE(out["routes"][1].contains("correlation"));
+  CHECK_FALSE(out["routes"][1].contains("spool"));
 }
 
 TEST_CASE("parse_config_text accepts JSON text") {
@@ -285,6 +295,7 @@ TEST_CASE("unknown keys are named at every level") {
       {json::json_pointer("/routes/0/queue"), "routes[0].queue.xyz"},
       {json::json_pointer("/routes/0/flush"), "routes[0].flush.xyz"},
       {json::json_pointer("/routes/0/correlation"), "routes[0].correlation.xyz"},
+      {json::json_pointer("/routes/0/spool"), "routes[0].spool.xyz"},
       {json::json_pointer("/routes/1/queue"), "routes[1].queue.xyz"},
   };
   for (const auto& c : cases) {
@@ -352,6 +363,19 @@ TEST_CASE("wrong types are named") {
        "routes[0].correlation.timeout_ms"},
       {json::json_pointer("/routes/0/correlation/max_tracked"), 0,
        "routes[0].correlation.max_tracked"},
+      {json::json_pointer("/routes/0/spool"), "/var/lib/tidepool", "routes[0].spool"},
+      {json::json_pointer("/routes/0/spool/dir"), 1, "routes[0].spool.dir"},
+      {json::json_pointer("/routes/0/spool/dir"), "", "routes[0].spool.dir"},
+      {json::json_pointer("/routes/0/spool/fsync"), true, "routes[0].spool.fsync"},
+      {json::json_pointer("/routes/0/spool/fsync"), "", "routes[0].spool.fsync"},
+      {json::json_pointer("/routes/0/spool/fsync_interval_ms"), "100",
+       "routes[0].spool.fsync_interval_ms"},
+      {json::json_pointer("/routes/0/spool/fsync_interval_ms"), 0,
+       "routes[0].spool.fsync_interval_ms"},
+      {json::json_pointer("/routes/0/spool/fsync_interval_ms"), 60001,
+       "routes[0].spool.fsync_interval_ms"},
+      {json::json_pointer("/routes/0/spool/fsync_interval_ms"), -1,
+       "routes[0].spool.fsync_interval_ms"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.expected);
@@ -525,6 +549,50 @@ TEST_CASE("max_message_bytes larger than max_bytes is refused") {
   // A max_bytes below the default max_message_bytes (64 MiB) needs max_message_bytes too.
   doc["routes"][0]["queue"] = {{"max_bytes", 1000}};
   CHECK(error_path(doc) == "routes[0].queue.max_message_bytes");
+}
+
+TEST_CASE("spool: dir required, fsync policy and interval range, defaults") {
+  json doc = base();
+  doc["routes"][0]["spool"] = {{"dir", "/var/lib/tidepool"}};
+  Config c = parse_config(doc);
+  REQUIRE(c.routes[0].spool.has_value());
+  CHECK(c.routes[0].spool->dir == "/var/lib/tidepool");
+  CHECK(c.routes[0].spool->fsync == FsyncPolicy::kAlways);  // the safe default
+  CHECK(c.routes[0].spool->fsync_interval_ms == 100);
+
+  doc["routes"][0]["spool"] = {{"dir", "d"}, {"fsync", "interval"}, {"fsync_interval_ms", 1}};
+  c = parse_config(doc);
+  CHECK(c.routes[0].spool->fsync == FsyncPolicy::kInterval);
+  CHECK(c.routes[0].spool->fsync_interval_ms == 1);
+  doc["routes"][0]["spool"]["fsync_interval_ms"] = 60000;
+  CHECK(parse_config(doc).routes[0].spool->fsync_interval_ms == 60000);
+  doc["routes"][0]["spool"]["fsync"] = "always";
+  CHECK(parse_config(doc).routes[0].spool->fsync == FsyncPolicy::kAlways);
+  CHECK(to_json(parse_config(doc))["routes"][0]["spool"] ==
+        json{{"dir", "d"}, {"fsync", "always"}, {"fsync_interval_ms", 60000}});
+
+  doc["routes"][0]["spool"] = json::object();
+  CHECK(error_path(doc) == "routes[0].spool.dir");
+  CHECK(error_problem(doc) == "is required");
+
+  doc["routes"][0]["spool"] = {{"dir", "d"}, {"fsync", "sometimes"}};
+  CHECK(error_path(doc) == "routes[0].spool.fsync");
+  CHECK(error_problem(doc) == "\"sometimes\" is not one of: always, interval");
+
+  doc["routes"][0]["spool"] = {{"dir", "d"}, {"fsync_interval_ms", 60001}};
+  CHECK(error_path(doc) == "routes[0].spool.fsync_interval_ms");
+  CHECK(error_problem(doc) == "must be between 1 and 60000");
+
+  doc["routes"][0]["spool"] = {{"dir", "d"}, {"segment_bytes", 1}};
+  CHECK(error_path(doc) == "routes[0].spool.segment_bytes");
+  CHECK(contains(error_problem(doc), "known keys: dir, fsync, fsync_interval_ms"));
+
+  // The spool lives in dir/<route>/: "." and ".." are valid route names but not with a spool.
+  doc["routes"][0]["spool"] = {{"dir", "d"}};
+  doc["routes"][0]["name"] = "..";
+  CHECK(error_path(doc) == "routes[0].name");
+  doc["routes"][0].erase("spool");
+  CHECK(error_path(doc) == "<accepted>");
 }
 
 TEST_CASE("correlation.pair_with must name another existing route") {

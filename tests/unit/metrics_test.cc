@@ -70,7 +70,7 @@ struct Family {
   const char* type;
 };
 
-// DESIGN §7 without the spool families (the spool is not built yet).
+// DESIGN §7.
 const Family kFamilies[] = {
     {"tidepool_build_info", "gauge"},
     {"tidepool_queue_messages", "gauge"},
@@ -96,6 +96,9 @@ const Family kFamilies[] = {
     {"tidepool_replies_total", "counter"},
     {"tidepool_correlation_timeouts_total", "counter"},
     {"tidepool_uncorrelated_results_total", "counter"},
+    {"tidepool_spool_bytes", "gauge"},
+    {"tidepool_spool_replayed_messages_total", "counter"},
+    {"tidepool_spool_corrupt_records_total", "counter"},
     // Not in DESIGN §7 (yet): added with the ZMTP-garbage refusal (commit fcbd308).
     {"tidepool_frontend_handshake_failures_total", "counter"},
 };
@@ -103,8 +106,8 @@ const Family kFamilies[] = {
 }  // namespace
 
 TEST_CASE("labels match DESIGN §7") {
-  const char* reasons[] = {"queue_full", "evicted",  "too_large", "malformed",
-                           "expired",    "shutdown", "unroutable"};
+  const char* reasons[] = {"queue_full", "evicted",  "too_large",  "malformed",
+                           "expired",    "shutdown", "unroutable", "spool_error"};
   static_assert(std::size(reasons) == kDropReasons);
   for (std::size_t i = 0; i < kDropReasons; ++i) {
     CHECK(std::string(to_label(static_cast<DropReason>(i))) == reasons[i]);
@@ -166,6 +169,10 @@ TEST_CASE("drop reasons and flush triggers exist at 0 from the start") {
   }
   const std::string text = metrics.serialize();
   CHECK(contains(text, "tidepool_dropped_messages_total{reason=\"unroutable\",route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_dropped_messages_total{reason=\"spool_error\",route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_spool_bytes{route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_spool_replayed_messages_total{route=\"r\"} 0\n"));
+  CHECK(contains(text, "tidepool_spool_corrupt_records_total{route=\"r\"} 0\n"));
   CHECK(contains(text, "tidepool_flushes_total{route=\"r\",trigger=\"writable\"} 0\n"));
 }
 
@@ -185,6 +192,8 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.backend_connects = 1;
   c.backend_disconnects = 0;
   c.frontend_handshake_failures = 6;
+  c.spool_replayed = 100;
+  c.spool_corrupt_records = 1;
   c.dropped[static_cast<std::size_t>(DropReason::kQueueFull)] = 7;
   c.flushes[static_cast<std::size_t>(FlushTrigger::kConnect)] = 1;
   c.flushed_messages[static_cast<std::size_t>(FlushTrigger::kConnect)] = 3;
@@ -203,6 +212,9 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.backend_connects = 3;
   c.backend_disconnects = 2;
   c.frontend_handshake_failures = 10;
+  c.spool_replayed = 100;  // unchanged
+  c.spool_corrupt_records = 2;
+  c.dropped[static_cast<std::size_t>(DropReason::kSpoolError)] = 3;
   c.dropped[static_cast<std::size_t>(DropReason::kQueueFull)] = 8;
   c.dropped[static_cast<std::size_t>(DropReason::kUnroutable)] = 1;
   c.flushes[static_cast<std::size_t>(FlushTrigger::kPeriodic)] = 2;
@@ -220,6 +232,10 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   CHECK(counter(metrics, "tidepool_backend_connects_total", kRoute) == 3);
   CHECK(counter(metrics, "tidepool_backend_disconnects_total", kRoute) == 2);
   CHECK(counter(metrics, "tidepool_frontend_handshake_failures_total", kRoute) == 10);
+  CHECK(counter(metrics, "tidepool_spool_replayed_messages_total", kRoute) == 100);
+  CHECK(counter(metrics, "tidepool_spool_corrupt_records_total", kRoute) == 2);
+  CHECK(counter(metrics, "tidepool_dropped_messages_total",
+                {{"route", "r"}, {"reason", "spool_error"}}) == 3);
   CHECK(counter(metrics, "tidepool_dropped_messages_total",
                 {{"route", "r"}, {"reason", "queue_full"}}) == 8);
   CHECK(counter(metrics, "tidepool_dropped_messages_total",
@@ -261,6 +277,7 @@ TEST_CASE("publish sets every gauge to the given value") {
   g.backend_peers = 2;
   g.frontend_peers = 3;
   g.in_flight = 4;
+  g.spool_bytes = 4096;
   route.publish(RouteCounters{}, g);
   CHECK(gauge(metrics, "tidepool_queue_messages", kRoute) == 11);
   CHECK(gauge(metrics, "tidepool_queue_bytes", kRoute) == 2048);
@@ -271,6 +288,7 @@ TEST_CASE("publish sets every gauge to the given value") {
   CHECK(gauge(metrics, "tidepool_backend_peers", kRoute) == 2);
   CHECK(gauge(metrics, "tidepool_frontend_peers", kRoute) == 3);
   CHECK(gauge(metrics, "tidepool_in_flight", kRoute) == 4);
+  CHECK(gauge(metrics, "tidepool_spool_bytes", kRoute) == 4096);
   // Gauges are set, not added.
   g.queue_messages = 0;
   g.backend_up = 0;

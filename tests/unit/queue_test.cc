@@ -299,3 +299,56 @@ TEST_CASE("oldest() is the head's enqueue time") {
   queue.pop();
   CHECK_FALSE(queue.oldest().has_value());
 }
+
+TEST_CASE("spool sequences: kept through pop/push_front, reported by eviction, expiry, clear") {
+  MessageQueue queue(2, 1000, Overflow::kDropOldest);
+  CHECK(queue.offer(message("a", 10), t0, 7).accepted);
+  CHECK(queue.offer(message("b", 10), t0 + 1ms, 8).accepted);
+  QueuedMessage head = queue.pop();
+  CHECK(head.spool_sequence == 7);
+  queue.push_front(std::move(head));
+  // Evicting a and b to make room reports the largest sequence evicted.
+  OfferResult result = queue.offer(message("c", 10), t0 + 2ms, 9);
+  CHECK(result.evicted == 1);
+  CHECK(result.evicted_sequence == 7);
+  result = queue.offer(message("d", 10), t0 + 3ms);  // no sequence (a requeued request)
+  CHECK(result.evicted_sequence == 8);
+  result = queue.offer(message("e", 10), t0 + 4ms, 10);
+  CHECK(result.evicted_sequence == 9);
+  result = queue.offer(message("f", 10), t0 + 5ms, 11);
+  CHECK(result.evicted == 1);
+  CHECK(result.evicted_sequence == 0);  // d had none
+
+  std::uint64_t last = 99;
+  auto expired = queue.expire(t0 + 5ms, 2ms, &last);
+  CHECK(expired.first == 0);
+  CHECK(last == 0);
+  expired = queue.expire(t0 + 7ms, 2ms, &last);
+  CHECK(expired.first == 1);  // e (age 3 ms); f (age 2 ms) stays
+  CHECK(last == 10);
+
+  queue.push_front(QueuedMessage{message("g", 1), t0});  // no sequence
+  std::size_t spooled = 0;
+  const auto cleared = queue.clear(&spooled);
+  CHECK(cleared.first == 2);
+  CHECK(spooled == 1);
+}
+
+TEST_CASE("would_accept and push_back (spool replay ignores the bounds)") {
+  MessageQueue newest(1, 100, Overflow::kDropNewest);
+  CHECK(newest.would_accept(100));
+  CHECK_FALSE(newest.would_accept(101));
+  newest.push_back(QueuedMessage{message("a", 60), t0, 1});
+  newest.push_back(QueuedMessage{message("b", 60), t0, 2});  // over both bounds: kept
+  CHECK(newest.size() == 2);
+  CHECK(newest.bytes() == 120);
+  CHECK_FALSE(newest.would_accept(1));
+  CHECK(drain(newest) == std::vector<std::string>{"a", "b"});
+
+  MessageQueue block(1, 100, Overflow::kBlock);
+  block.push_back(QueuedMessage{message("a", 60), t0, 1});
+  CHECK(block.would_accept(1000));  // block never refuses: the route stops reading instead
+  MessageQueue oldest(1, 100, Overflow::kDropOldest);
+  oldest.push_back(QueuedMessage{message("a", 60), t0, 1});
+  CHECK(oldest.would_accept(100));  // by evicting
+}

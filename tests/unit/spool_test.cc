@@ -573,6 +573,48 @@ TEST_CASE("disk full in the middle of a record: cut back, refused, recovers once
   CHECK(got.back().frames.at(0) == "after space returned");
 }
 
+TEST_CASE("disk full with one segment: once all is done, the active segment is cut back") {
+  TempDir tmp;
+  if (!tmp.mount_tmpfs("small", "size=256k")) {
+    MESSAGE("SKIPPED disk-full test: cannot mount a size-limited tmpfs (needs root)");
+    return;
+  }
+  const std::string dir = tmp.path() + "/small";
+  auto o = options_for(dir);
+  o.fsync = FsyncPolicy::kAlways;  // segment_bytes stays far above the filesystem's size
+  std::uint64_t last_ok = 0;
+  {
+    Spool spool(o);
+    for (std::uint64_t i = 0; i < 2000; ++i) {
+      auto seq = append_one(spool, payload(i, 1000));
+      if (!seq) break;
+      last_ok = *seq;
+    }
+    REQUIRE(last_ok > 100);
+    REQUIRE(segments(dir + "/requests").size() == 1);
+    CHECK_FALSE(append_one(spool, payload(0, 1000)));  // still full: something is live
+    spool.mark_done(last_ok - 1);
+    CHECK_FALSE(append_one(spool, payload(0, 1000)));  // one message still live
+    CHECK(spool.stats().live_messages == 1);
+    spool.mark_done(last_ok);
+    const auto before = spool.stats().bytes_on_disk;
+    for (std::uint64_t i = 0; i < 20; ++i) {
+      auto seq = append_one(spool, payload(5000 + i, 1000));
+      REQUIRE(seq);
+      CHECK(*seq == last_ok + 1 + i);
+    }
+    CHECK(spool.stats().bytes_on_disk < before / 4);
+    CHECK(segments(dir + "/requests").size() == 1);
+  }
+  Spool spool(o);
+  CHECK(spool.stats().corrupt_records == 0);
+  const auto got = replay_all(spool);
+  REQUIRE(got.size() == 20);
+  CHECK(got.front().sequence == last_ok + 1);
+  CHECK(got.front().frames.at(0) == payload(5000, 1000));
+  CHECK(got.back().frames.at(0) == payload(5019, 1000));
+}
+
 TEST_CASE("tick fsyncs on the interval; kAlways appends are synced") {
   TempDir tmp;
   auto o = options_for(tmp.path());

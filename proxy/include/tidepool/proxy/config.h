@@ -17,11 +17,13 @@ enum class SocketType { kRouter, kDealer, kPull, kPush };
 enum class Overflow { kBlock, kDropNewest, kDropOldest };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 enum class LogFormat { kText, kJson };
+enum class FsyncPolicy { kAlways, kInterval };
 
 std::string_view to_string(SocketType type);
 std::string_view to_string(Overflow overflow);
 std::string_view to_string(LogLevel level);
 std::string_view to_string(LogFormat format);
+std::string_view to_string(FsyncPolicy policy);
 
 struct SocketConfig {
   SocketType type = SocketType::kRouter;
@@ -60,6 +62,16 @@ struct CorrelationConfig {
   std::size_t max_tracked = 1000000;
 };
 
+// Durable spool (DESIGN §3): the route's queue is mirrored in segment files under dir/<route>/.
+struct SpoolConfig {
+  std::string dir;
+  // `always`: fdatasync before a message counts as queued (nothing accepted is lost, even on
+  // power loss); `interval`: at most every fsync_interval_ms (a power loss or kernel crash may
+  // lose that window; a process crash loses nothing either way, the page cache survives it).
+  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  std::int64_t fsync_interval_ms = 100;
+};
+
 struct RouteConfig {
   std::string name;
   SocketConfig frontend;
@@ -67,6 +79,7 @@ struct RouteConfig {
   QueueConfig queue;
   FlushConfig flush;
   std::optional<CorrelationConfig> correlation;
+  std::optional<SpoolConfig> spool;
 
   [[nodiscard]] bool request_reply() const { return frontend.type == SocketType::kRouter; }
 };

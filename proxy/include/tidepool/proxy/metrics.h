@@ -22,8 +22,9 @@ enum class DropReason : std::uint8_t {
   kExpired,
   kShutdown,
   kUnroutable,
+  kSpoolError,  // the spool could not store it (disk full, I/O error, spool at max_bytes)
 };
-inline constexpr std::size_t kDropReasons = 7;
+inline constexpr std::size_t kDropReasons = 8;
 const char* to_label(DropReason reason);
 
 enum class FlushTrigger : std::uint8_t { kConnect, kPeriodic, kManual, kShutdown, kWritable };
@@ -60,6 +61,8 @@ struct RouteCounters {
   std::uint64_t backend_connects = 0;
   std::uint64_t backend_disconnects = 0;
   std::uint64_t frontend_handshake_failures = 0;
+  std::uint64_t spool_replayed = 0;  // copied from the spool's stats at publish time
+  std::uint64_t spool_corrupt_records = 0;
   std::array<std::uint64_t, kDropReasons> dropped{};
   std::array<std::uint64_t, kFlushTriggers> flushes{};
   std::array<std::uint64_t, kFlushTriggers> flushed_messages{};
@@ -76,6 +79,7 @@ struct RouteGauges {
   double backend_peers = 0;
   double frontend_peers = 0;
   double in_flight = 0;
+  double spool_bytes = 0;  // 0 without a spool
 };
 
 class Metrics;
@@ -103,6 +107,7 @@ class RouteMetrics {
   prometheus::Gauge& backend_peers_;
   prometheus::Gauge& frontend_peers_;
   prometheus::Gauge& in_flight_;
+  prometheus::Gauge& spool_bytes_;
   prometheus::Counter& received_messages_;
   prometheus::Counter& received_bytes_;
   prometheus::Counter& forwarded_messages_;
@@ -113,6 +118,8 @@ class RouteMetrics {
   prometheus::Counter& backend_connects_;
   prometheus::Counter& backend_disconnects_;
   prometheus::Counter& frontend_handshake_failures_;
+  prometheus::Counter& spool_replayed_;
+  prometheus::Counter& spool_corrupt_records_;
   std::array<prometheus::Counter*, kDropReasons> dropped_{};
   std::array<prometheus::Counter*, kFlushTriggers> flushes_{};
   std::array<prometheus::Counter*, kFlushTriggers> flushed_messages_{};
@@ -141,6 +148,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& backend_peers_;
   prometheus::Family<prometheus::Gauge>& frontend_peers_;
   prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& spool_bytes_;
   prometheus::Family<prometheus::Counter>& received_messages_;
   prometheus::Family<prometheus::Counter>& received_bytes_;
   prometheus::Family<prometheus::Counter>& forwarded_messages_;
@@ -154,6 +162,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& replies_;
   prometheus::Family<prometheus::Counter>& correlation_timeouts_;
   prometheus::Family<prometheus::Counter>& uncorrelated_results_;
+  prometheus::Family<prometheus::Counter>& spool_replayed_;
+  prometheus::Family<prometheus::Counter>& spool_corrupt_records_;
   prometheus::Family<prometheus::Histogram>& queue_wait_seconds_;
   prometheus::Family<prometheus::Histogram>& request_duration_seconds_;
 };

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <optional>
 
@@ -15,6 +16,9 @@ using Clock = std::chrono::steady_clock;
 struct QueuedMessage {
   protocol::Multipart message;
   Clock::time_point enqueued;
+  // Its record's sequence in the route's spool; 0 when it has none (no spool, or a
+  // request-reply request queued again after its backend peer was lost).
+  std::uint64_t spool_sequence = 0;
 };
 
 // What happened to a message offered to the queue.
@@ -22,6 +26,7 @@ struct OfferResult {
   bool accepted = false;    // false: refused (drop-newest on a full queue)
   std::size_t evicted = 0;  // drop-oldest: messages evicted from the head to make room
   std::size_t evicted_bytes = 0;
+  std::uint64_t evicted_sequence = 0;  // the largest spool sequence evicted; 0 when none
 };
 
 // FIFO bounded by message count and by bytes, with the route's overflow policy.
@@ -34,16 +39,26 @@ class MessageQueue {
  public:
   MessageQueue(std::size_t max_messages, std::size_t max_bytes, Overflow overflow);
 
-  OfferResult offer(protocol::Multipart&& message, Clock::time_point now);
+  OfferResult offer(protocol::Multipart&& message, Clock::time_point now,
+                    std::uint64_t spool_sequence = 0);
+  // Whether offer() would take a message of `bytes` now: false only for drop-newest without
+  // room (the route checks this before writing the message to its spool).
+  [[nodiscard]] bool would_accept(std::size_t bytes) const;
+  // Appends without applying the bounds or the overflow policy (spool replay at start: what
+  // was accepted before a restart is kept even if the limits were lowered since).
+  void push_back(QueuedMessage&& message);
   // The caller owns the head after this; the queue must not be empty.
   QueuedMessage pop();
   // Puts a message back at the head (a send that would block after all). Never refused.
   void push_front(QueuedMessage&& message);
 
-  // Drops the head while it is older than `ttl`; returns {messages, bytes} dropped.
-  std::pair<std::size_t, std::size_t> expire(Clock::time_point now, Clock::duration ttl);
-  // Drops everything (shutdown without a spool); returns {messages, bytes}.
-  std::pair<std::size_t, std::size_t> clear();
+  // Drops the head while it is older than `ttl`; returns {messages, bytes} dropped. When
+  // `last_sequence` is given, it receives the largest spool sequence dropped (0 when none).
+  std::pair<std::size_t, std::size_t> expire(Clock::time_point now, Clock::duration ttl,
+                                             std::uint64_t* last_sequence = nullptr);
+  // Drops everything (shutdown); returns {messages, bytes}. When `spooled` is given, it
+  // receives how many of them had a spool sequence (they stay in the spool).
+  std::pair<std::size_t, std::size_t> clear(std::size_t* spooled = nullptr);
 
   [[nodiscard]] bool empty() const { return entries_.empty(); }
   [[nodiscard]] std::size_t size() const { return entries_.size(); }

@@ -18,6 +18,7 @@
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/presence.h"
 #include "tidepool/proxy/queue.h"
+#include "tidepool/proxy/spool.h"
 
 namespace tidepool::proxy {
 
@@ -45,7 +46,8 @@ class Route {
   Route& operator=(const Route&) = delete;
   ~Route();
 
-  // Starts monitors, binds and connects. Throws StartupError.
+  // Opens the spool (if any) and replays it into the queue, then starts monitors, binds and
+  // connects. Throws StartupError.
   void open();
 
   // Correlation wiring, before open(): this route forwards the requests...
@@ -66,7 +68,8 @@ class Route {
   // Nothing left to do at shutdown: queue empty, replies delivered, no request awaiting its
   // reply (request-reply).
   [[nodiscard]] bool drained() const;
-  // Counts what is still queued as dropped for `reason` (shutdown without a spool).
+  // Counts what is still queued as dropped for `reason`; with a spool, what it holds stays
+  // there for the next start (only requests queued again without a record are dropped).
   void drop_remaining(DropReason reason);
   void close(std::chrono::milliseconds backend_linger);
 
@@ -83,6 +86,11 @@ class Route {
     Presence presence;
   };
 
+  void open_spool();
+  // A message left the queue (forwarded, evicted, expired): its spool record is done.
+  void spool_done(std::uint64_t sequence) {
+    if (spool_ && sequence != 0) spool_->mark_done(sequence);
+  }
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
   bool forward(protocol::Multipart& message, Clock::time_point now);
@@ -91,7 +99,8 @@ class Route {
   void retry_replies();
   void requeue_in_flight(Clock::time_point now);
   void read_monitor(Monitor& monitor, bool backend, Clock::time_point now);
-  void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why);
+  void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
+            std::string_view error = {});
   void note_result(const protocol::Multipart& message, Clock::time_point now);
 
   [[nodiscard]] bool can_read_frontend(bool stopping) const;
@@ -110,6 +119,7 @@ class Route {
   std::vector<std::string> backend_endpoints_;
 
   MessageQueue queue_;
+  std::unique_ptr<Spool> spool_;  // mirrors the queue's messages on disk, when configured
   std::deque<protocol::Multipart> reply_backlog_;  // replies a client could not take yet
   // Request-reply: each forwarded request carries a sequence frame after the routing id
   // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a

@@ -18,10 +18,13 @@
 //   - The event loop should call tick() at least every fsync_interval: with kInterval nothing
 //     else fsyncs (except rolling to a new segment and sync()/destruction).
 //
-// Space: segment files are deleted once all their messages are done. max_bytes bounds the
-// record bytes of live messages (header and done records are extra, at most a few per
-// segment); if a restart finds more live bytes than max_bytes (limit lowered), appends are
-// refused until mark_done() brings them under. Memory: 16 bytes per live message (its
+// Space: segment files are deleted once all their messages are done. The active segment is
+// never deleted; when a write to it fails (e.g. the disk is full) while every message in it is
+// done, it is cut back to its header and the watermark, and the write is tried once more, so a
+// spool that filled a small disk by itself recovers once its messages are forwarded.
+// max_bytes bounds the record bytes of live messages (header and done records are extra, at
+// most a few per segment); if a restart finds more live bytes than max_bytes (limit lowered),
+// appends are refused until mark_done() brings them under. Memory: 16 bytes per live message (its
 // sequence and size, for the byte accounting), plus one segment's bytes while scanning or
 // replaying it.
 #pragma once
@@ -40,10 +43,11 @@
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/protocol/spool_record.h"
+#include "tidepool/proxy/config.h"
 
 namespace tidepool::proxy {
 
-enum class FsyncPolicy { kAlways, kInterval };
+// FsyncPolicy (kAlways, kInterval) is declared in config.h, with the route's SpoolConfig.
 
 struct SpoolOptions {
   std::string dir;  // created if missing; the spool lives in dir/<route>/
@@ -113,6 +117,8 @@ class Spool {
 
   // Writes a pending done record and fdatasyncs now (shutdown, tests). False on error.
   bool sync();
+  // Whether tick() has work: a done record to write or writes not yet fsynced.
+  [[nodiscard]] bool needs_tick() const { return done_pending_ || dirty_; }
 
   [[nodiscard]] const SpoolStats& stats() const { return stats_; }
   [[nodiscard]] const std::string& last_error() const { return last_error_; }
@@ -135,6 +141,7 @@ class Spool {
   bool scan_segment(Segment& segment, std::vector<Live>& messages);
   bool create_segment();
   void recycle();
+  bool reset_active();
   bool write_pending_done();
   bool write_at_end(const std::string& bytes);
   bool fsync_active();
