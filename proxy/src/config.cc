@@ -415,7 +415,9 @@ Config parse_config_text(std::string_view text) {
   json document;
   try {
     document = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error for bad syntax, out_of_range for numbers no double can hold (1E999):
+    // every way the text can fail is a config error, never an escaped exception.
     // nlohmann's message carries line and column; strip its "[json.exception…]" prefix.
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);

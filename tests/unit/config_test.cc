@@ -789,3 +789,12 @@ TEST_CASE("overrides_from_environment reads the TIDEPOOL_* variables") {
           }) == "TIDEPOOL_LOG_LEVEL");
   }
 }
+
+// Found by fuzz_config: a number beyond double's range made nlohmann throw out_of_range,
+// which escaped as a crash instead of a config error.
+TEST_CASE("a number too large for any type is a config error, not a crash") {
+  CHECK_THROWS_AS(tidepool::proxy::parse_config_text("99999E999999"), tidepool::proxy::ConfigError);
+  CHECK_THROWS_AS(
+      tidepool::proxy::parse_config_text(R"({"shutdown": {"drain_timeout_ms": 1E999}})"),
+      tidepool::proxy::ConfigError);
+}
