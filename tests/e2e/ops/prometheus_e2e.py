@@ -213,10 +213,12 @@ scrape_configs:
                            a["labels"].get("reason"))
                           for a in api.get("/api/v1/alerts")["alerts"] if a["state"] == "firing")
         expected_alerts = [("TidepoolMessagesDropped", "lossy", "queue_full")]
-        # Exactly this alert, polled with a deadline (rules are evaluated every second); on
-        # timeout the error names the alerts that were firing instead.
-        opslib.wait_until(lambda: firing() == expected_alerts, 30,
-                          f"exactly {expected_alerts} firing")
+        # Exactly this alert, polled with a deadline (rules are evaluated every second).
+        try:
+            opslib.wait_until(lambda: firing() == expected_alerts, 30,
+                              f"exactly {expected_alerts} firing")
+        except TimeoutError:
+            raise AssertionError(f"firing alerts {firing()}, expected {expected_alerts}")
         opslib.log(f"live drops fire {expected_alerts[0]}; nothing fires for route ops")
         ok = True
     except (AssertionError, TimeoutError) as e:
