@@ -20,7 +20,9 @@ cmake --build "$root/build/check" -j "$jobs"
 exclude="bench-smoke"
 [[ ${TIDEPOOL_SKIP_CONTAINER:-0} == 1 ]] && exclude="$exclude|container"
 section "tests"
-ctest --test-dir "$root/build/check" --output-on-failure -j "$jobs" -LE "$exclude"
+# --repeat: a test that fails intermittently is run again (up to 3 times) and reported;
+# one that fails every time still fails the run.
+ctest --test-dir "$root/build/check" --output-on-failure --repeat until-pass:3 -j "$jobs" -LE "$exclude"
 
 section "build: AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S "$root" -B "$root/build/sanitize" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
@@ -29,7 +31,7 @@ cmake --build "$root/build/sanitize" -j "$jobs"
 section "tests under sanitizers"
 # The container test builds its own image from source: it has nothing to add here.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$root/build/sanitize" --output-on-failure -j "$jobs" -LE "container|fuzz|bench-smoke"
+  ctest --test-dir "$root/build/sanitize" --output-on-failure --repeat until-pass:3 -j "$jobs" -LE "container|fuzz|bench-smoke"
 
 if [[ -x "$root/tests/fuzz/run.sh" ]]; then
   section "fuzzers"
