@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/curve.h"
 #include "tidepool/proxy/event_loop.h"
 #include "tidepool/proxy/http_client.h"
 #include "tidepool/proxy/http_server.h"
@@ -37,6 +38,8 @@ Usage:
   tidepool status [--http HOST:PORT]     show routes, queues and peers of a running tidepool
   tidepool healthcheck [--http HOST:PORT]
                                          exit 0 if a running tidepool's loop is alive, else 1
+  tidepool keygen BASE                   write a CURVE key pair: BASE.key (public certificate,
+                                         give it to peers) and BASE.key_secret (mode 0600)
   tidepool --help | --version
 
 Options (each overrides TIDEPOOL_<NAME>, which overrides the config file):
@@ -51,9 +54,17 @@ Embedded default: one route "default", ROUTER bound on tcp://*:5580 → DEALER c
 tcp://127.0.0.1:5590, HTTP on 127.0.0.1:9464. Pairings: router→dealer (request-reply) and
 pull→push (pipeline). Print it with: tidepool check-config --default
 
+CURVE (encryption and client keys) is set per socket in the config file:
+  "frontend": {..., "curve": {"secret_key_file": "server.key_secret",
+                              "authorized_keys": "clients/"}}       (optional allow-list)
+  "backend":  {..., "curve": {"secret_key_file": "tidepool.key_secret",
+                              "server_public_key_file": "worker.key"}}
+Without it a port has no authentication: anyone who can reach it can send messages.
+
 HTTP: GET /metrics /healthz /readyz /status, POST /flush.
 Signals: SIGTERM/SIGINT stop reading, drain up to the drain timeout, exit 0; a second
-signal exits at once. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+signal exits at once. SIGHUP re-reads the CURVE authorized_keys.
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 )";
 
 struct Arguments {
@@ -62,6 +73,7 @@ struct Arguments {
   std::optional<std::string> http;  // status/healthcheck target
   Overrides flags;
   bool use_default = false;  // check-config --default
+  std::string key_base;      // keygen BASE
 };
 
 int usage_error(const std::string& message) {
@@ -78,7 +90,7 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
     args.command = words[0];
     i = 1;
     if (args.command != "check-config" && args.command != "status" &&
-        args.command != "healthcheck" && args.command != "run") {
+        args.command != "healthcheck" && args.command != "run" && args.command != "keygen") {
       exit_code = usage_error("unknown command \"" + args.command + "\"");
       return std::nullopt;
     }
@@ -121,11 +133,19 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
       args.config_path = word;
       continue;
     }
+    if (args.command == "keygen" && !word.starts_with("-") && args.key_base.empty()) {
+      args.key_base = word;
+      continue;
+    }
     exit_code = usage_error("unknown argument \"" + words[i] + "\"");
     return std::nullopt;
   }
   if (args.command == "check-config" && !args.config_path && !args.use_default) {
     exit_code = usage_error("check-config needs a FILE (or --default)");
+    return std::nullopt;
+  }
+  if (args.command == "keygen" && args.key_base.empty()) {
+    exit_code = usage_error("keygen needs BASE, the path the key files start with");
     return std::nullopt;
   }
   return args;
@@ -154,6 +174,19 @@ Config resolve_config(const Arguments& args, std::string& source) {
                    {"log.format", "--log-format"},
                    {"shutdown.drain_timeout_ms", "--drain-timeout-ms"}});
   return config;
+}
+
+int keygen(const Arguments& args) {
+  try {
+    const std::string public_key = write_key_pair(args.key_base);
+    std::cout << public_key << "\n";
+    std::cerr << "wrote " << args.key_base << ".key (public: give it to peers) and "
+              << args.key_base << ".key_secret (secret: keep it, mode 0600)\n";
+    return kExitOk;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "tidepool keygen: " << e.what() << "\n";
+    return kExitFailure;
+  }
 }
 
 std::string http_address(const Arguments& args) {
@@ -242,11 +275,12 @@ int run(const Arguments& args) {
   Config config;
   try {
     config = resolve_config(args, source);
+    log::configure(config.log_level, config.log_format);
+    load_curve_keys(config);
   } catch (const ConfigError& e) {
     std::cerr << "tidepool: " << e.what() << "\n";
     return kExitUsage;
   }
-  log::configure(config.log_level, config.log_format);
 
   // Signals become readable events for the loop; blocked before any thread starts, so
   // libzmq's and civetweb's threads inherit the mask and never take them.
@@ -254,6 +288,7 @@ int run(const Arguments& args) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   const int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -301,10 +336,12 @@ int run_cli(int argc, char** argv) {
   }
   if (args->command == "healthcheck") return healthcheck(*args);
   if (args->command == "status") return status(*args);
+  if (args->command == "keygen") return keygen(*args);
   if (args->command == "check-config") {
     try {
       std::string source;
-      const Config config = resolve_config(*args, source);
+      Config config = resolve_config(*args, source);
+      load_curve_keys(config);  // key files are part of the config: check them too
       std::cout << to_json(config).dump(2) << "\n";
       std::cerr << "config OK (" << source << ")\n";
       return kExitOk;

@@ -134,10 +134,41 @@ std::int64_t parse_drain_timeout_text(const std::string& path, const std::string
   return value;
 }
 
+// The frontend is the CURVE server (its clients may be checked against a list); the backend
+// the client (it must know the workers' server key).
+CurveConfig parse_curve(const json& object, const std::string& path, bool frontend) {
+  CurveConfig curve;
+  ObjectReader reader(object, path,
+                      frontend
+                          ? std::set<std::string>{"secret_key_file", "authorized_keys"}
+                          : std::set<std::string>{"secret_key_file", "server_public_key_file"});
+  reader.read_string("secret_key_file", curve.secret_key_file);
+  if (curve.secret_key_file.empty()) {
+    throw ConfigError(
+        reader.child("secret_key_file"),
+        "is required: this side's secret certificate (make one with tidepool keygen)");
+  }
+  if (frontend) {
+    reader.read_string("authorized_keys", curve.authorized_keys);
+    if (reader.find("authorized_keys") != nullptr && curve.authorized_keys.empty()) {
+      throw ConfigError(reader.child("authorized_keys"),
+                        "must not be empty (leave the key out to let in any client that knows "
+                        "the server key)");
+    }
+  } else {
+    reader.read_string("server_public_key_file", curve.server_public_key_file);
+    if (curve.server_public_key_file.empty()) {
+      throw ConfigError(reader.child("server_public_key_file"),
+                        "is required: the public certificate of the workers' CURVE server key");
+    }
+  }
+  return curve;
+}
+
 SocketConfig parse_socket(const json& object, const std::string& path, bool frontend) {
   SocketConfig socket;
   socket.type = frontend ? SocketType::kRouter : SocketType::kDealer;
-  ObjectReader reader(object, path, {"type", "bind", "connect", "hwm", "heartbeat_ms"});
+  ObjectReader reader(object, path, {"type", "bind", "connect", "hwm", "heartbeat_ms", "curve"});
   std::string type;
   reader.read_string("type", type);
   if (!type.empty()) {
@@ -155,6 +186,8 @@ SocketConfig parse_socket(const json& object, const std::string& path, bool fron
   if (socket.bind.empty() && socket.connect.empty()) {
     throw ConfigError(path, "needs at least one endpoint in \"bind\" or \"connect\"");
   }
+  if (const json* curve = reader.find("curve"))
+    socket.curve = parse_curve(*curve, reader.child("curve"), frontend);
   for (const auto& [list, for_bind] : {std::pair{&socket.bind, true}, {&socket.connect, false}}) {
     for (std::size_t i = 0; i < list->size(); ++i) {
       if (auto problem = endpoint_problem((*list)[i], for_bind)) {
@@ -442,19 +475,29 @@ Config default_config() {
   Config config;
   RouteConfig route;
   route.name = "default";
-  route.frontend = {SocketType::kRouter, {"tcp://*:5580"}, {}, 1000, 5000};
-  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 1000, 5000};
+  route.frontend = {SocketType::kRouter, {"tcp://*:5580"}, {}, 1000, 5000, std::nullopt};
+  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 1000, 5000, std::nullopt};
   config.routes.push_back(route);
   return config;
 }
 
 json to_json(const Config& config) {
   auto socket_json = [](const SocketConfig& s) {
-    return json{{"type", to_string(s.type)},
+    json socket{{"type", to_string(s.type)},
                 {"bind", s.bind},
                 {"connect", s.connect},
                 {"hwm", s.hwm},
                 {"heartbeat_ms", s.heartbeat_ms}};
+    if (s.curve) {
+      // File names only: check-config output must never carry a secret key.
+      json curve{{"secret_key_file", s.curve->secret_key_file}};
+      if (!s.curve->server_public_key_file.empty()) {
+        curve["server_public_key_file"] = s.curve->server_public_key_file;
+      }
+      if (!s.curve->authorized_keys.empty()) curve["authorized_keys"] = s.curve->authorized_keys;
+      socket["curve"] = curve;
+    }
+    return socket;
   };
   json routes = json::array();
   for (const auto& r : config.routes) {

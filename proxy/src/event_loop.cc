@@ -76,6 +76,8 @@ EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
 EventLoop::~EventLoop() = default;
 
 void EventLoop::open() {
+  // Before any socket binds: from then on libzmq asks the handler about each handshake.
+  if (uses_curve(config_)) zap_ = std::make_unique<ZapHandler>(context_, config_);
   std::map<std::string, Route*> by_name;
   for (const auto& route_config : config_.routes) {
     routes_.push_back(std::make_unique<Route>(context_, route_config, metrics_));
@@ -129,6 +131,7 @@ int EventLoop::run(int signal_fd) {
     items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
     items.push_back({nullptr, state_.wake_fd(), ZMQ_POLLIN, 0});
     for (auto& route : routes_) route->poll_items(items, stopping);
+    if (zap_) items.push_back(zap_->poll_item());
 
     Clock::time_point wake = now + kMaxPollWait;
     for (const auto& route : routes_) wake = std::min(wake, route->next_deadline(now));
@@ -147,16 +150,24 @@ int EventLoop::run(int signal_fd) {
       signalfd_siginfo info{};
       (void)!::read(signal_fd, &info, sizeof info);
       const char* name = strsignal(static_cast<int>(info.ssi_signo));
-      if (stopping) {
+      if (info.ssi_signo == SIGHUP) {
+        if (zap_) {
+          zap_->reload();
+        } else {
+          log::info("SIGHUP: nothing to reload (no CURVE authorized_keys configured)");
+        }
+      } else if (stopping) {
         log::warn("second signal: exiting without waiting for the drain", {{"signal", name}});
         break;
+      } else {
+        stopping = true;
+        state_.draining = true;
+        drain_deadline = now + std::chrono::milliseconds(config_.drain_timeout_ms);
+        log::info(
+            "draining before exit",
+            {{"signal", name}, {"drain_timeout_ms", std::to_string(config_.drain_timeout_ms)}});
+        for (auto& route : routes_) route->flush(FlushTrigger::kShutdown, now);
       }
-      stopping = true;
-      state_.draining = true;
-      drain_deadline = now + std::chrono::milliseconds(config_.drain_timeout_ms);
-      log::info("draining before exit",
-                {{"signal", name}, {"drain_timeout_ms", std::to_string(config_.drain_timeout_ms)}});
-      for (auto& route : routes_) route->flush(FlushTrigger::kShutdown, now);
     }
     if (items[1].revents & ZMQ_POLLIN) {
       state_.clear_wake();
@@ -167,6 +178,11 @@ int EventLoop::run(int signal_fd) {
     }
     for (std::size_t i = 0; i < routes_.size(); ++i) {
       routes_[i]->handle(&items[2 + i * 2], now, stopping);
+    }
+    if (zap_) {
+      // Clients' handshakes wait for these answers.
+      if (items.back().revents & ZMQ_POLLIN) zap_->handle(now);
+      zap_->tick(now);
     }
     for (auto& route : routes_) route->on_timer(now);
     dirty = !publish(now, false);

@@ -111,8 +111,12 @@ Metrics::Metrics(const std::string& version)
                                  "Backend peers lost after a handshake.")),
       frontend_handshake_failures_(build(
           prometheus::BuildCounter(), *registry_, "tidepool_frontend_handshake_failures_total",
-          "Frontend connections closed before completing a ZMTP handshake (garbage, "
-          "half handshakes, incompatible socket types).")),
+          "Frontend connections closed before completing a ZMTP handshake, by reason "
+          "(unauthorized, mechanism, cryptographic, protocol, incomplete).")),
+      backend_handshake_failures_(
+          build(prometheus::BuildCounter(), *registry_, "tidepool_backend_handshake_failures_total",
+                "Backend connections closed before completing a ZMTP handshake, by reason (a "
+                "worker that refuses tidepool's CURVE key: unauthorized).")),
       replies_(build(prometheus::BuildCounter(), *registry_, "tidepool_replies_total",
                      "Replies delivered to clients.")),
       correlation_timeouts_(build(prometheus::BuildCounter(), *registry_,
@@ -167,7 +171,6 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
       uncorrelated_results_(m.uncorrelated_results_.Add({{"route", route}})),
       backend_connects_(m.backend_connects_.Add({{"route", route}})),
       backend_disconnects_(m.backend_disconnects_.Add({{"route", route}})),
-      frontend_handshake_failures_(m.frontend_handshake_failures_.Add({{"route", route}})),
       spool_replayed_(m.spool_replayed_.Add({{"route", route}})),
       spool_corrupt_records_(m.spool_corrupt_records_.Add({{"route", route}})),
       queue_wait_seconds_(m.queue_wait_seconds_.Add({{"route", route}}, queue_wait_buckets())),
@@ -184,6 +187,13 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
     flushes_[i] = &m.flushes_.Add({{"route", route}, {"trigger", trigger}});
     flushed_messages_[i] = &m.flushed_messages_.Add({{"route", route}, {"trigger", trigger}});
   }
+  for (std::size_t i = 0; i < kHandshakeFailures; ++i) {
+    const char* reason = to_label(static_cast<HandshakeFailure>(i));
+    frontend_handshake_failures_[i] =
+        &m.frontend_handshake_failures_.Add({{"route", route}, {"reason", reason}});
+    backend_handshake_failures_[i] =
+        &m.backend_handshake_failures_.Add({{"route", route}, {"reason", reason}});
+  }
 }
 
 void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
@@ -197,8 +207,12 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   add_delta(uncorrelated_results_, c.uncorrelated_results, p.uncorrelated_results);
   add_delta(backend_connects_, c.backend_connects, p.backend_connects);
   add_delta(backend_disconnects_, c.backend_disconnects, p.backend_disconnects);
-  add_delta(frontend_handshake_failures_, c.frontend_handshake_failures,
-            p.frontend_handshake_failures);
+  for (std::size_t i = 0; i < kHandshakeFailures; ++i) {
+    add_delta(*frontend_handshake_failures_[i], c.frontend_handshake_failures[i],
+              p.frontend_handshake_failures[i]);
+    add_delta(*backend_handshake_failures_[i], c.backend_handshake_failures[i],
+              p.backend_handshake_failures[i]);
+  }
   add_delta(spool_replayed_, c.spool_replayed, p.spool_replayed);
   add_delta(spool_corrupt_records_, c.spool_corrupt_records, p.spool_corrupt_records);
   for (std::size_t i = 0; i < kDropReasons; ++i)

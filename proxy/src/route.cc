@@ -5,6 +5,7 @@
 
 #include "tidepool/protocol/envelope.h"
 #include "tidepool/protocol/field.h"
+#include "tidepool/proxy/curve.h"
 
 namespace tidepool::proxy {
 namespace {
@@ -71,8 +72,8 @@ bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
   return true;
 }
 
-void configure_socket(zmq::socket_t& socket, const SocketConfig& config, bool backend,
-                      std::int64_t max_frame) {
+void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
+                      bool backend, std::int64_t max_frame) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
@@ -82,10 +83,10 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, bool ba
     socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
     socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * 3);
   }
-  // A ZAP domain makes libzmq refuse unversioned ZMTP 1.0 peers: without it, arbitrary bytes
-  // sent to the port parse as ZMTP 1.0 frames and arrive as messages. No ZAP handler is
-  // needed for NULL security; every libzmq since 3.x speaks ZMTP 3.
-  socket.set(zmq::sockopt::zap_domain, "tidepool");
+  // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
+  // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
+  // as messages (every libzmq since 3.x speaks ZMTP 3).
+  apply_security(socket, config, route, backend);
   if (backend) {
     // Queue in tidepool (observable), not in libzmq pipes toward peers that are not there.
     socket.set(zmq::sockopt::immediate, true);
@@ -110,8 +111,8 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       metrics_(metrics, config.name) {
   const auto max_frame =
       static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
-  configure_socket(frontend_, config.frontend, false, max_frame);
-  configure_socket(backend_, config.backend, true, max_frame);
+  configure_socket(frontend_, config.frontend, config.name, false, max_frame);
+  configure_socket(backend_, config.backend, config.name, true, max_frame);
 }
 
 Route::~Route() = default;
@@ -514,15 +515,14 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
     std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
     const auto change = monitor.presence.on_event(event, value);
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-      log::debug("peer handshake failed", {{"route", config_.name},
-                                           {"side", backend ? "backend" : "frontend"},
-                                           {"address", address.to_string()}});
+        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      log_handshake_failure(classify_handshake_failure(event, value), backend, address, now);
     }
     if (!backend) {
       counters_.frontend_handshake_failures = monitor.presence.failed_handshakes();
       continue;
     }
+    counters_.backend_handshake_failures = monitor.presence.failed_handshakes();
     const bool lost_peer = monitor.presence.disconnects() > counters_.backend_disconnects;
     counters_.backend_connects = monitor.presence.connects();
     counters_.backend_disconnects = monitor.presence.disconnects();
@@ -533,6 +533,30 @@ void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) 
     } else if (change == Presence::Change::kDown) {
       log::warn("backend down: queueing", {{"route", config_.name}});
     }
+  }
+}
+
+void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
+                                  const zmq::message_t& address, Clock::time_point now) {
+  const bool security = failure == HandshakeFailure::kMechanism ||
+                        failure == HandshakeFailure::kCryptographic ||
+                        failure == HandshakeFailure::kUnauthorized;
+  if (!security) {
+    log::debug("peer handshake failed", {{"route", config_.name},
+                                         {"side", backend ? "backend" : "frontend"},
+                                         {"reason", to_label(failure)},
+                                         {"endpoint", address.to_string()}});
+  } else if (backend) {
+    handshake_log_.warn(now, "backend handshake refused: the CURVE settings or keys do not match",
+                        {{"route", config_.name},
+                         {"reason", to_label(failure)},
+                         {"endpoint", address.to_string()}});
+  } else if (failure != HandshakeFailure::kUnauthorized) {
+    // (Unauthorized keys are logged, with the key, by the ZAP handler.)
+    handshake_log_.warn(now, "client refused: security handshake failed",
+                        {{"route", config_.name},
+                         {"reason", to_label(failure)},
+                         {"endpoint", address.to_string()}});
   }
 }
 
@@ -585,6 +609,7 @@ void Route::on_timer(Clock::time_point now) {
         now - std::chrono::milliseconds(correlation_->config.timeout_ms));
   }
   for (auto& limiter : drop_log_) limiter.tick(now);
+  handshake_log_.tick(now);
 }
 
 bool Route::drained() const { return queue_.empty() && reply_backlog_.empty() && pending_.empty(); }

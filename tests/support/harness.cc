@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -222,6 +223,28 @@ std::optional<double> Tidepool::metric(const std::string& name,
     }
   }
   return std::nullopt;
+}
+
+std::optional<double> Tidepool::metric_sum(const std::string& name,
+                                           const std::map<std::string, std::string>& labels) const {
+  const auto [status, body] = http("/metrics");
+  if (status != 200) return std::nullopt;
+  double sum = 0;
+  std::istringstream lines(body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with(name + "{") && !line.starts_with(name + " ")) continue;
+    const auto value_at = line.rfind(' ');
+    const std::string label_text = line.substr(0, value_at);
+    // prometheus-cpp quotes label values and escapes no characters our labels use.
+    const bool all = std::all_of(labels.begin(), labels.end(), [&](const auto& label) {
+      const std::string pair = label.first + "=\"" + label.second + "\"";
+      return label_text.find("{" + pair) != std::string::npos ||
+             label_text.find("," + pair) != std::string::npos;
+    });
+    if (all) sum += std::stod(line.substr(value_at + 1));
+  }
+  return sum;
 }
 
 bool Tidepool::wait_metric(const std::string& name,

@@ -70,6 +70,10 @@ class Tidepool {
   // the series is absent or tidepool does not answer.
   std::optional<double> metric(const std::string& name,
                                const std::map<std::string, std::string>& labels = {}) const;
+  // Sum of every series of `name` whose labels include `labels` (e.g. all reasons of one
+  // route); 0 when none matches, nullopt when tidepool does not answer.
+  std::optional<double> metric_sum(const std::string& name,
+                                   const std::map<std::string, std::string>& labels) const;
   // Waits until the series equals `value`.
   bool wait_metric(const std::string& name, const std::map<std::string, std::string>& labels,
                    double value, std::chrono::milliseconds timeout = 10s) const;

@@ -13,6 +13,7 @@
 
 using tidepool::proxy::DropReason;
 using tidepool::proxy::FlushTrigger;
+using tidepool::proxy::HandshakeFailure;
 using tidepool::proxy::kDropReasons;
 using tidepool::proxy::kFlushTriggers;
 using tidepool::proxy::LocalHistogram;
@@ -101,6 +102,8 @@ const Family kFamilies[] = {
     {"tidepool_spool_corrupt_records_total", "counter"},
     // Not in DESIGN §7 (yet): added with the ZMTP-garbage refusal (commit fcbd308).
     {"tidepool_frontend_handshake_failures_total", "counter"},
+    // Added with CURVE: a worker refusing tidepool's key is otherwise invisible.
+    {"tidepool_backend_handshake_failures_total", "counter"},
 };
 
 }  // namespace
@@ -116,6 +119,12 @@ TEST_CASE("labels match DESIGN §7") {
   static_assert(std::size(triggers) == kFlushTriggers);
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     CHECK(std::string(to_label(static_cast<FlushTrigger>(i))) == triggers[i]);
+  }
+  const char* handshake_failures[] = {"unauthorized", "mechanism", "cryptographic", "protocol",
+                                      "incomplete"};
+  static_assert(std::size(handshake_failures) == tidepool::proxy::kHandshakeFailures);
+  for (std::size_t i = 0; i < std::size(handshake_failures); ++i) {
+    CHECK(std::string(to_label(static_cast<HandshakeFailure>(i))) == handshake_failures[i]);
   }
 }
 
@@ -191,7 +200,7 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.uncorrelated_results = 4;
   c.backend_connects = 1;
   c.backend_disconnects = 0;
-  c.frontend_handshake_failures = 6;
+  c.frontend_handshake_failures[static_cast<std::size_t>(HandshakeFailure::kIncomplete)] = 6;
   c.spool_replayed = 100;
   c.spool_corrupt_records = 1;
   c.dropped[static_cast<std::size_t>(DropReason::kQueueFull)] = 7;
@@ -211,7 +220,8 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.uncorrelated_results = 4;  // unchanged
   c.backend_connects = 3;
   c.backend_disconnects = 2;
-  c.frontend_handshake_failures = 10;
+  c.frontend_handshake_failures[static_cast<std::size_t>(HandshakeFailure::kIncomplete)] = 10;
+  c.backend_handshake_failures[static_cast<std::size_t>(HandshakeFailure::kUnauthorized)] = 2;
   c.spool_replayed = 100;  // unchanged
   c.spool_corrupt_records = 2;
   c.dropped[static_cast<std::size_t>(DropReason::kSpoolError)] = 3;
@@ -231,7 +241,12 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   CHECK(counter(metrics, "tidepool_uncorrelated_results_total", kRoute) == 4);
   CHECK(counter(metrics, "tidepool_backend_connects_total", kRoute) == 3);
   CHECK(counter(metrics, "tidepool_backend_disconnects_total", kRoute) == 2);
-  CHECK(counter(metrics, "tidepool_frontend_handshake_failures_total", kRoute) == 10);
+  CHECK(counter(metrics, "tidepool_frontend_handshake_failures_total",
+                {{"route", "r"}, {"reason", "incomplete"}}) == 10);
+  CHECK(counter(metrics, "tidepool_frontend_handshake_failures_total",
+                {{"route", "r"}, {"reason", "unauthorized"}}) == 0);
+  CHECK(counter(metrics, "tidepool_backend_handshake_failures_total",
+                {{"route", "r"}, {"reason", "unauthorized"}}) == 2);
   CHECK(counter(metrics, "tidepool_spool_replayed_messages_total", kRoute) == 100);
   CHECK(counter(metrics, "tidepool_spool_corrupt_records_total", kRoute) == 2);
   CHECK(counter(metrics, "tidepool_dropped_messages_total",

@@ -15,7 +15,7 @@ TEST_CASE("a fresh socket has no peers") {
   CHECK(p.peers() == 0);
   CHECK(p.connects() == 0);
   CHECK(p.disconnects() == 0);
-  CHECK(p.failed_handshakes() == 0);
+  CHECK(p.failed_handshakes_total() == 0);
 }
 
 TEST_CASE("accepted alone is TCP only; handshake makes the peer count") {
@@ -71,14 +71,14 @@ TEST_CASE("a failed handshake never counts; its DISCONNECTED counts it as failed
     // libzmq always follows a failed handshake with DISCONNECTED for the fd.
     CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 9) == Change::kNone);
     CHECK_FALSE(p.up());
-    CHECK(p.failed_handshakes() == 1);
+    CHECK(p.failed_handshakes_total() == 1);
     CHECK(p.connects() == 0);
     CHECK(p.disconnects() == 0);
     // The failed connection no longer waits for a handshake: the next success is fd 10's.
     CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 10) == Change::kNone);
     CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
     CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 10) == Change::kDown);
-    CHECK(p.failed_handshakes() == 1);
+    CHECK(p.failed_handshakes_total() == 1);
     CHECK(p.disconnects() == 1);
   }
 }
@@ -87,7 +87,7 @@ TEST_CASE("a connection closed without any handshake event counts as failed (ZMT
   Presence p;
   CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 9) == Change::kNone);
   CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 9) == Change::kNone);
-  CHECK(p.failed_handshakes() == 1);
+  CHECK(p.failed_handshakes_total() == 1);
   CHECK(p.disconnects() == 0);
   CHECK(p.peers() == 0);
 }
@@ -98,12 +98,12 @@ TEST_CASE("a connection closed before its handshake leaves the pending list") {
   p.on_event(ZMQ_EVENT_ACCEPTED, 6);
   CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 5) == Change::kNone);
   CHECK(p.disconnects() == 0);
-  CHECK(p.failed_handshakes() == 1);
+  CHECK(p.failed_handshakes_total() == 1);
   CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
   // The live peer is fd 6, so its DISCONNECTED takes the socket down.
   CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 6) == Change::kDown);
   CHECK(p.disconnects() == 1);
-  CHECK(p.failed_handshakes() == 1);
+  CHECK(p.failed_handshakes_total() == 1);
 }
 
 // Regression: a silent connection older than a real peer must not take the real peer's
@@ -119,10 +119,10 @@ TEST_CASE("a silent connection closing does not hide a live peer that handshook 
   CHECK(p.up());
   CHECK(p.peers() == 1);
   CHECK(p.disconnects() == 0);
-  CHECK(p.failed_handshakes() == 1);
+  CHECK(p.failed_handshakes_total() == 1);
   CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 10) == Change::kDown);
   CHECK(p.disconnects() == 1);
-  CHECK(p.failed_handshakes() == 1);
+  CHECK(p.failed_handshakes_total() == 1);
 }
 
 TEST_CASE("DISCONNECTED for an unknown fd is ignored") {
@@ -188,4 +188,37 @@ TEST_CASE("events that carry no presence information change nothing") {
     CHECK(p.on_event(static_cast<std::uint16_t>(event), 7) == Change::kNone);
   }
   CHECK(p.peers() == 1);
+}
+
+TEST_CASE("failed handshakes are counted by reason") {
+  using tidepool::proxy::HandshakeFailure;
+  struct Case {
+    std::uint16_t event;
+    std::uint32_t value;
+    HandshakeFailure reason;
+  };
+  const Case cases[] = {
+      {ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400, HandshakeFailure::kUnauthorized},
+      {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH,
+       HandshakeFailure::kMechanism},
+      {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC,
+       HandshakeFailure::kCryptographic},
+      {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_METADATA,
+       HandshakeFailure::kProtocol},
+      {ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, 104, HandshakeFailure::kIncomplete},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(tidepool::proxy::to_label(c.reason));
+    Presence p;
+    p.on_event(ZMQ_EVENT_ACCEPTED, 7);
+    p.on_event(c.event, c.value);
+    p.on_event(ZMQ_EVENT_DISCONNECTED, 7);
+    CHECK(p.failed_handshakes()[static_cast<std::size_t>(c.reason)] == 1);
+    CHECK(p.failed_handshakes_total() == 1);
+  }
+  // Closed with no failure event at all (a refused ZMTP 1.0 peer): incomplete.
+  Presence p;
+  p.on_event(ZMQ_EVENT_ACCEPTED, 7);
+  p.on_event(ZMQ_EVENT_DISCONNECTED, 7);
+  CHECK(p.failed_handshakes()[static_cast<std::size_t>(HandshakeFailure::kIncomplete)] == 1);
 }

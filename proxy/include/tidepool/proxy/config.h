@@ -25,6 +25,26 @@ std::string_view to_string(LogLevel level);
 std::string_view to_string(LogFormat format);
 std::string_view to_string(FsyncPolicy policy);
 
+// CURVE security (ZeroMQ RFC 26) on one socket: encryption, and the peer proves it holds a
+// key. The frontend is the CURVE server, the backend the client. Key files are ZeroMQ
+// certificates (`tidepool keygen`, CZMQ's zcert and pyzmq's zmq.auth all write them).
+struct CurveConfig {
+  std::string secret_key_file;  // this side's secret certificate (both keys)
+  // Backend: the workers' public certificate (the server key they hold the secret of).
+  std::string server_public_key_file;
+  // Frontend, optional: the clients let in, a directory of public certificates (*.key) or a
+  // file of keys, one per line. Empty: any client that knows the server's public key.
+  std::string authorized_keys;
+
+  // Filled in from the files by load_curve_keys() (curve.h), Z85-encoded.
+  struct Keys {
+    std::string public_key;
+    std::string secret_key;
+    std::string server_public_key;        // backend
+    std::vector<std::string> authorized;  // frontend, when authorized_keys is set
+  } keys;
+};
+
 struct SocketConfig {
   SocketType type = SocketType::kRouter;
   std::vector<std::string> bind;
@@ -37,6 +57,7 @@ struct SocketConfig {
   int hwm = 1000;
   // ZMTP heartbeat interval; a peer silent for three intervals is dropped. 0 turns it off.
   int heartbeat_ms = 5000;
+  std::optional<CurveConfig> curve;  // none: NULL security (no encryption, no authentication)
 };
 
 struct QueueConfig {

@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/curve.h"
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/route.h"
 
@@ -59,8 +60,8 @@ class EventLoop {
 
   // Binds and connects every route. Throws StartupError.
   void open();
-  // Runs until a signal arrives on `signal_fd` (a signalfd) and the drain ends. Returns the
-  // process exit code.
+  // Runs until SIGTERM or SIGINT arrives on `signal_fd` (a signalfd) and the drain ends;
+  // SIGHUP reloads the CURVE authorized keys. Returns the process exit code.
   int run(int signal_fd);
 
  private:
@@ -72,6 +73,7 @@ class EventLoop {
   Metrics& metrics_;
   LoopState& state_;
   zmq::context_t context_;
+  std::unique_ptr<ZapHandler> zap_;  // only when some socket uses CURVE
   std::vector<std::unique_ptr<Route>> routes_;
   Clock::time_point last_publish_{};
   Clock::time_point last_status_{};

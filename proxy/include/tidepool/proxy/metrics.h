@@ -12,6 +12,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "tidepool/proxy/presence.h"
+
 namespace tidepool::proxy {
 
 enum class DropReason : std::uint8_t {
@@ -60,7 +62,8 @@ struct RouteCounters {
   std::uint64_t uncorrelated_results = 0;
   std::uint64_t backend_connects = 0;
   std::uint64_t backend_disconnects = 0;
-  std::uint64_t frontend_handshake_failures = 0;
+  std::array<std::uint64_t, kHandshakeFailures> frontend_handshake_failures{};
+  std::array<std::uint64_t, kHandshakeFailures> backend_handshake_failures{};
   std::uint64_t spool_replayed = 0;  // copied from the spool's stats at publish time
   std::uint64_t spool_corrupt_records = 0;
   std::array<std::uint64_t, kDropReasons> dropped{};
@@ -117,7 +120,8 @@ class RouteMetrics {
   prometheus::Counter& uncorrelated_results_;
   prometheus::Counter& backend_connects_;
   prometheus::Counter& backend_disconnects_;
-  prometheus::Counter& frontend_handshake_failures_;
+  std::array<prometheus::Counter*, kHandshakeFailures> frontend_handshake_failures_{};
+  std::array<prometheus::Counter*, kHandshakeFailures> backend_handshake_failures_{};
   prometheus::Counter& spool_replayed_;
   prometheus::Counter& spool_corrupt_records_;
   std::array<prometheus::Counter*, kDropReasons> dropped_{};
@@ -159,6 +163,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& backend_connects_;
   prometheus::Family<prometheus::Counter>& backend_disconnects_;
   prometheus::Family<prometheus::Counter>& frontend_handshake_failures_;
+  prometheus::Family<prometheus::Counter>& backend_handshake_failures_;
   prometheus::Family<prometheus::Counter>& replies_;
   prometheus::Family<prometheus::Counter>& correlation_timeouts_;
   prometheus::Family<prometheus::Counter>& uncorrelated_results_;

@@ -1,10 +1,25 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <unordered_set>
 
 namespace tidepool::proxy {
+
+// Why a connection ended before its ZMTP handshake completed.
+enum class HandshakeFailure : std::uint8_t {
+  kUnauthorized,   // the ZAP handler refused it: a CURVE client key not on the allow-list
+  kMechanism,      // security mechanisms differ: a NULL peer on a CURVE socket, or the reverse
+  kCryptographic,  // CURVE boxes did not open: the peer has the wrong server key
+  kProtocol,       // another ZMTP error: an incompatible socket type, a malformed command
+  kIncomplete,     // closed without one: garbage bytes, unversioned ZMTP 1.0, a half handshake
+};
+inline constexpr std::size_t kHandshakeFailures = 5;
+const char* to_label(HandshakeFailure failure);
+// The failure a HANDSHAKE_FAILED_* monitor event (with its value) reports.
+HandshakeFailure classify_handshake_failure(std::uint16_t event, std::uint32_t value);
 
 // Live-peer bookkeeping for one socket, fed with its monitor events (zmq_socket_monitor).
 //
@@ -28,17 +43,21 @@ class Presence {
   [[nodiscard]] std::size_t peers() const { return live_.size(); }
   [[nodiscard]] std::uint64_t connects() const { return connects_; }
   [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
-  // Connections closed before their handshake completed: garbage, a half handshake, an
-  // incompatible socket type, refused security.
-  [[nodiscard]] std::uint64_t failed_handshakes() const { return failed_handshakes_; }
+  // Connections closed before their handshake completed, by reason.
+  [[nodiscard]] const std::array<std::uint64_t, kHandshakeFailures>& failed_handshakes() const {
+    return failed_handshakes_;
+  }
+  [[nodiscard]] std::uint64_t failed_handshakes_total() const;
 
  private:
   std::deque<std::uint32_t> pending_;  // TCP up, handshake not resolved yet (oldest first)
   std::unordered_set<std::uint32_t> live_;
   std::uint64_t connects_ = 0;
   std::uint64_t disconnects_ = 0;
-  std::uint64_t failed_handshakes_ = 0;
-  bool disconnect_is_failed_handshake_ = false;  // the next DISCONNECTED never handshook
+  std::array<std::uint64_t, kHandshakeFailures> failed_handshakes_{};
+  // Set by HANDSHAKE_FAILED_*: the next DISCONNECTED is that connection, which never
+  // handshook, for this reason.
+  std::optional<HandshakeFailure> disconnect_failure_;
 };
 
 }  // namespace tidepool::proxy

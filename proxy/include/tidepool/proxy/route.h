@@ -99,6 +99,8 @@ class Route {
   void retry_replies();
   void requeue_in_flight(Clock::time_point now);
   void read_monitor(Monitor& monitor, bool backend, Clock::time_point now);
+  void log_handshake_failure(HandshakeFailure failure, bool backend, const zmq::message_t& address,
+                             Clock::time_point now);
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
             std::string_view error = {});
   void note_result(const protocol::Multipart& message, Clock::time_point now);
@@ -136,6 +138,7 @@ class Route {
   RouteCounters counters_;
   RouteMetrics metrics_;
   std::array<log::RateLimited, kDropReasons> drop_log_;
+  log::RateLimited handshake_log_;  // refused clients, unreachable workers
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point next_housekeeping_;
