@@ -14,7 +14,7 @@ seconds=${1:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${TIDEPOOL_FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=${*:-fuzz_field_sexpr fuzz_field_json fuzz_spool_record fuzz_crc32c fuzz_config}
+targets=${*:-fuzz_field_sexpr fuzz_field_json fuzz_spool_record fuzz_crc32c fuzz_curve_key fuzz_config}
 
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -595,6 +595,50 @@ TEST_CASE("spool: dir required, fsync policy and interval range, defaults") {
   CHECK(error_path(doc) == "<accepted>");
 }
 
+TEST_CASE("curve: roles per side, required files, check-config shows file names only") {
+  json doc = base();
+  doc["routes"][0]["frontend"]["curve"] = {{"secret_key_file", "/k/server.key_secret"},
+                                           {"authorized_keys", "/k/clients"}};
+  doc["routes"][0]["backend"]["curve"] = {{"secret_key_file", "/k/tidepool.key_secret"},
+                                          {"server_public_key_file", "/k/worker.key"}};
+  Config c = parse_config(doc);
+  REQUIRE(c.routes[0].frontend.curve.has_value());
+  CHECK(c.routes[0].frontend.curve->secret_key_file == "/k/server.key_secret");
+  CHECK(c.routes[0].frontend.curve->authorized_keys == "/k/clients");
+  REQUIRE(c.routes[0].backend.curve.has_value());
+  CHECK(c.routes[0].backend.curve->server_public_key_file == "/k/worker.key");
+  CHECK(to_json(c)["routes"][0]["frontend"]["curve"] == doc["routes"][0]["frontend"]["curve"]);
+  CHECK(to_json(c)["routes"][0]["backend"]["curve"] == doc["routes"][0]["backend"]["curve"]);
+  CHECK_FALSE(parse_config(base()).routes[0].frontend.curve.has_value());
+
+  // The allow-list is optional: any client that knows the server key.
+  doc["routes"][0]["frontend"]["curve"].erase("authorized_keys");
+  CHECK(parse_config(doc).routes[0].frontend.curve->authorized_keys.empty());
+  doc["routes"][0]["frontend"]["curve"]["authorized_keys"] = "";
+  CHECK(error_path(doc) == "routes[0].frontend.curve.authorized_keys");
+
+  doc = base();
+  doc["routes"][0]["frontend"]["curve"] = json::object();
+  CHECK(error_path(doc) == "routes[0].frontend.curve.secret_key_file");
+  CHECK(contains(error_problem(doc), "tidepool keygen"));
+
+  // Each side takes only its own role's keys.
+  doc["routes"][0]["frontend"]["curve"] = {{"secret_key_file", "s"},
+                                           {"server_public_key_file", "w"}};
+  CHECK(error_path(doc) == "routes[0].frontend.curve.server_public_key_file");
+  CHECK(contains(error_problem(doc), "known keys: authorized_keys, secret_key_file"));
+
+  doc = base();
+  doc["routes"][0]["backend"]["curve"] = {{"secret_key_file", "s"}};
+  CHECK(error_path(doc) == "routes[0].backend.curve.server_public_key_file");
+  doc["routes"][0]["backend"]["curve"] = {{"secret_key_file", "s"},
+                                          {"server_public_key_file", "w"},
+                                          {"authorized_keys", "a"}};
+  CHECK(error_path(doc) == "routes[0].backend.curve.authorized_keys");
+  doc["routes"][0]["backend"]["curve"] = "on";
+  CHECK(error_path(doc) == "routes[0].backend.curve");
+}
+
 TEST_CASE("correlation.pair_with must name another existing route") {
   json doc = full();
   doc["routes"][0]["correlation"]["pair_with"] = "nope";
