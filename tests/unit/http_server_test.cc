@@ -210,6 +210,24 @@ TEST_CASE("a port in use is a StartupError") {
   CHECK(f.get("/readyz").status == 503);
 }
 
+TEST_CASE("binds the address it is told and nowhere else") {
+  // All of 127.0.0.0/8 is this host, so a server listening on every address would answer
+  // on 127.0.0.2 as well as on 127.0.0.1.
+  Fixture f;
+  const std::string port = std::to_string(f.server.port());
+  std::string error;
+  CHECK(tidepool::proxy::http_get("127.0.0.1:" + port, "/readyz", 5000ms, error).has_value());
+  CHECK_FALSE(tidepool::proxy::http_get("127.0.0.2:" + port, "/readyz", 5000ms, error));
+  CHECK(contains(error, "127.0.0.2:" + port));
+
+  Metrics metrics("x");
+  LoopState state;
+  HttpServer other("127.0.0.2:0", metrics, state);
+  const std::string other_port = std::to_string(other.port());
+  CHECK(tidepool::proxy::http_get("127.0.0.2:" + other_port, "/readyz", 5000ms, error));
+  CHECK_FALSE(tidepool::proxy::http_get("127.0.0.1:" + other_port, "/readyz", 5000ms, error));
+}
+
 TEST_CASE("http_get: 0.0.0.0 and * mean this host") {
   Fixture f;
   const std::string port = std::to_string(f.server.port());
