@@ -74,6 +74,17 @@ std::pair<std::size_t, std::size_t> MessageQueue::expire(Clock::time_point now, 
   return dropped;
 }
 
+std::pair<std::size_t, std::size_t> MessageQueue::remove_spooled_after(std::uint64_t sequence) {
+  std::pair<std::size_t, std::size_t> removed{0, 0};
+  while (!entries_.empty() && entries_.back().spool_sequence > sequence) {
+    removed.first += 1;
+    removed.second += entries_.back().message.bytes();
+    bytes_ -= entries_.back().message.bytes();
+    entries_.pop_back();
+  }
+  return removed;
+}
+
 std::pair<std::size_t, std::size_t> MessageQueue::clear(std::size_t* spooled) {
   std::pair<std::size_t, std::size_t> dropped{entries_.size(), bytes_};
   if (spooled != nullptr) {

@@ -282,9 +282,24 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
 void Route::read_frontend(Clock::time_point now) {
   for (int n = 0; n < kReadBatch && can_read_frontend(false); ++n) {
     protocol::Multipart message;
-    if (!recv_multipart(frontend_, message)) return;
+    if (!recv_multipart(frontend_, message)) break;
     accept(std::move(message), now);
   }
+  commit_spool(now);
+}
+
+// Group commit: the batch's records are written by accept() and synced here at once (fsync
+// always), before anything can forward a message of the batch or publish it as queued: flush(),
+// the timers and publish() run only after handle() returns, and while a batch's messages are
+// in the queue the fast path is closed (it needs an empty queue).
+void Route::commit_spool(Clock::time_point now) {
+  if (!spool_ || spool_->commit()) return;
+  // Not durable, and the spool took the records back: refuse their messages as a write error
+  // would have, one by one. They are the queue's tail (a batch is appended in order; a
+  // message evicted meanwhile was counted as evicted).
+  const auto [messages, bytes] = queue_.remove_spooled_after(spool_->synced_sequence());
+  drop(DropReason::kSpoolError, messages, now,
+       "spool fsync failed: the messages of this read batch are refused", spool_->last_error());
 }
 
 void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
@@ -308,12 +323,14 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   }
   std::uint64_t sequence = 0;
   if (spool_) {
-    // On disk before it counts as queued; a message the queue would refuse is not written.
+    // On disk before it counts as queued (see commit_spool()); a message the queue would
+    // refuse is not written.
     if (!queue_.would_accept(message.bytes())) {
       drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
       return;
     }
-    const auto appended = spool_->append(message);
+    // Durable once commit_spool() has synced the whole read batch.
+    const auto appended = spool_->append_uncommitted(message);
     if (!appended) {
       drop(DropReason::kSpoolError, 1, now, "spool cannot store the message: refused",
            spool_->last_error());
@@ -711,6 +728,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
              {"replayed", stats.replayed},
              {"corrupt_records", stats.corrupt_records},
              {"write_errors", stats.write_errors},
+             {"fsyncs", stats.fsyncs},
              {"last_error", spool_->last_error()}};
   }
   return {

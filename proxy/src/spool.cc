@@ -162,6 +162,11 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
       done_pending_ = done_ > 0;
     }
     recycle();
+    // What was found counts as synced (older segments were synced when they were closed; a
+    // crashed process leaves its writes in the page cache): this makes it hold for power loss
+    // too. A failure is counted; the records are still replayed.
+    fsync_active();
+    mark_committed();
   } catch (...) {
     if (fd_ >= 0) ::close(fd_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -269,6 +274,8 @@ bool Spool::create_segment() {
   stats_.bytes_on_disk += bytes.size();
   done_pending_ = false;
   dirty_ = true;
+  committed_bytes_ = bytes.size();
+  committed_last_message_ = 0;
   return true;
 }
 
@@ -297,6 +304,9 @@ bool Spool::reset_active() {
   stats_.bytes_on_disk -= active.bytes - protocol::kSegmentHeaderSize;
   active.bytes = protocol::kSegmentHeaderSize;
   active.last_message = 0;
+  // Uncommitted records cut here were done (evicted) too: nothing is left to take back.
+  committed_bytes_ = active.bytes;
+  committed_last_message_ = 0;
   done_pending_ = done_ > 0;
   dirty_ = true;
   return true;
@@ -338,13 +348,50 @@ bool Spool::write_at_end(const std::string& bytes) {
 }
 
 bool Spool::fsync_active() {
-  if (::fdatasync(fd_) != 0) {
+  if (options_.fdatasync(fd_) != 0) {
     ++stats_.write_errors;
     last_error_ = "spool fsync of '" + segments_.back().path + "' failed: " + errno_text(errno);
+    if (uncommitted_ > 0) take_back_uncommitted();
     return false;
   }
+  ++stats_.fsyncs;
   dirty_ = false;
+  mark_committed();
   return true;
+}
+
+// Everything written so far is durable: older segments were synced when they were closed
+// (with kAlways a failure there takes the batch back; with kInterval it is only counted).
+void Spool::mark_committed() {
+  synced_ = next_ - 1;
+  uncommitted_ = 0;
+  committed_bytes_ = segments_.back().bytes;
+  committed_last_message_ = segments_.back().last_message;
+}
+
+// An fsync of uncommitted records failed. Retrying is no proof (the kernel may have dropped the
+// failed pages and report the next fsync clean), so they are cut off the segment, never to be
+// replayed, and stop being live; the caller refuses their messages. A done record written since
+// the last commit goes with them and is written again.
+void Spool::take_back_uncommitted() {
+  Segment& active = segments_.back();
+  if (::ftruncate(fd_, static_cast<off_t>(committed_bytes_)) == 0) {
+    stats_.bytes_on_disk -= active.bytes - committed_bytes_;
+    active.bytes = committed_bytes_;
+    active.last_message = committed_last_message_;
+  } else {
+    // They stay in the file: a later done record covers them, but a crash before it replays
+    // them (refused messages delivered after all, never a loss).
+    last_error_ += " (cutting off the uncommitted records failed: " + errno_text(errno) + ")";
+  }
+  while (!live_.empty() && live_.back().sequence > synced_) {
+    stats_.live_bytes -= live_.back().bytes;
+    live_.pop_back();
+  }
+  stats_.live_messages = live_.size();
+  done_pending_ = done_ > 0;
+  uncommitted_ = 0;
+  commit_failure_ = last_error_;
 }
 
 bool Spool::write_pending_done() {
@@ -401,7 +448,10 @@ void Spool::replay(const std::function<void(std::uint64_t sequence,
   }
 }
 
-std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> frames) {
+std::optional<std::uint64_t> Spool::append_uncommitted(std::span<const std::string_view> frames) {
+  if (!commit_failure_.empty()) {
+    return refuse("spool: not written, an fsync in this batch failed: " + commit_failure_);
+  }
   std::size_t record_bytes = protocol::message_record_overhead(frames.size());
   for (const auto& f : frames) record_bytes += f.size();
   if (record_bytes > options_.max_record_bytes) {
@@ -416,15 +466,16 @@ std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> fra
   }
   const Segment& active = segments_.back();
   if (active.last_message != 0 && active.bytes + record_bytes > options_.segment_bytes) {
+    // The closing segment's uncommitted records must be durable before another file takes
+    // over; if that fsync fails they were taken back, and so is this one.
+    if (uncommitted_ > 0 && !fsync_active()) return refuse(last_error_);
     if (!create_segment()) return refuse("spool: " + last_error_);
   }
   bool with_done = false;
-  std::size_t start = 0;
   const auto encode = [&] {
     buffer_.clear();
     with_done = done_pending_;
     if (with_done) protocol::encode_done_record(buffer_, done_);
-    start = buffer_.size();
     protocol::encode_message_record(buffer_, next_, frames);
   };
   encode();
@@ -437,23 +488,36 @@ std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> fra
     encode();
     if (!write_at_end(buffer_)) return refuse(last_error_);
   }
-  if (options_.fsync == FsyncPolicy::kAlways && !fsync_active()) {
-    // Not durable: take the record back so that a refused message is never replayed.
-    Segment& segment = segments_.back();
-    const std::uint64_t end = segment.bytes - (buffer_.size() - start);
-    if (::ftruncate(fd_, static_cast<off_t>(end)) == 0) {
-      stats_.bytes_on_disk -= segment.bytes - end;
-      segment.bytes = end;
-    }
-    --stats_.write_errors;  // counted once, by refuse()
-    return refuse(last_error_);
-  }
   if (with_done) done_pending_ = false;
   const std::uint64_t sequence = next_++;
   segments_.back().last_message = sequence;
   live_.push_back({sequence, record_bytes});
   stats_.live_bytes += record_bytes;
   stats_.live_messages = live_.size();
+  if (options_.fsync == FsyncPolicy::kAlways) ++uncommitted_;
+  return sequence;
+}
+
+std::optional<std::uint64_t> Spool::append_uncommitted(const protocol::Multipart& message) {
+  scratch_.clear();
+  for (std::size_t i = 0; i < message.size(); ++i) scratch_.push_back(message.frame_view(i));
+  return append_uncommitted(std::span<const std::string_view>(scratch_));
+}
+
+bool Spool::commit() {
+  if (!commit_failure_.empty()) {
+    commit_failure_.clear();  // reported now: the next batch may be written
+    return false;
+  }
+  if (uncommitted_ == 0) return true;
+  if (fsync_active()) return true;
+  commit_failure_.clear();
+  return false;
+}
+
+std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> frames) {
+  const auto sequence = append_uncommitted(frames);
+  if (sequence && !commit()) return std::nullopt;  // taken back; the failed fsync is counted
   return sequence;
 }
 
@@ -478,7 +542,8 @@ void Spool::mark_done(std::uint64_t sequence) {
 
 void Spool::tick(std::chrono::steady_clock::time_point now) {
   if (done_pending_) write_pending_done();
-  if (dirty_ && now - last_fsync_ >= options_.fsync_interval) {
+  // Uncommitted records are commit()'s to sync, and to take back if that fails.
+  if (dirty_ && uncommitted_ == 0 && now - last_fsync_ >= options_.fsync_interval) {
     last_fsync_ = now;
     fsync_active();
   }

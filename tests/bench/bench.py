@@ -54,8 +54,8 @@ def ep(port):
     return f"tcp://127.0.0.1:{port}"
 
 
-def start(argv, stdout=subprocess.PIPE, stderr=None, name=None):
-    p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True)
+def start(argv, stdout=subprocess.PIPE, stderr=None, name=None, stdin=None):
+    p = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, text=True)
     p.bench_name = name or os.path.basename(argv[0])
     PROCS.append(p)
     return p

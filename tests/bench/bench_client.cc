@@ -4,7 +4,7 @@
 // shared by all processes on the machine, so the orchestrator can compare them across processes.
 //
 // Modes:
-//   push   (--connect EP | --bind EP) --count N --size S
+//   push   (--connect EP | --bind EP) --count N --size S [--hold-stdin 1]
 //   pull   (--bind EP | --connect EP) --count N [--start-timeout-ms T] [--idle-timeout-ms T]
 //   req    --connect EP --count N --size S [--warmup W] [--timeout-ms T]
 //   worker (--connect EP | --bind EP) [--type rep|dealer]      echo until killed
@@ -95,6 +95,13 @@ int Push(const Args& args) {
     sock.send(msg, zmq::send_flags::none);
   }
   const auto sent = Clock::now();
+  if (args.Num("hold-stdin", 0) != 0) {
+    // Stay connected until the orchestrator closes our stdin (the proxy has read everything):
+    // a connection closed while the peer still has unread data in flight can end in a TCP
+    // reset, and the kernel discards what it had not delivered yet.
+    while (std::fgetc(stdin) != EOF) {
+    }
+  }
   sock.close();
   ctx.close();
   const auto done = Clock::now();

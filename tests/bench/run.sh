@@ -2,6 +2,7 @@
 # tidepool benchmark: direct vs zmq_proxy vs tidepool, one table (see README.md, "Performance").
 # Usage: tests/bench/run.sh [--reps N] [--only pipeline,pingpong,outstanding,backlog] [...]
 #        tests/bench/run.sh --help      (all options)
+#        tests/bench/run.sh spool [--reps N] [...]   spool throughput instead (spool.py --help)
 # Builds the benchmark programs and tidepool in build-bench (Release) unless --bin-dir and
 # --tidepool are given. TIDEPOOL_BIN=/path/to/tidepool uses an existing binary instead.
 set -euo pipefail
@@ -12,6 +13,11 @@ jobs=${JOBS:-2}
 python=/usr/bin/python3  # Debian's python3 (the one with python3-zmq)
 [[ -x $python ]] || python=python3
 
+script=bench.py
+if [[ ${1:-} == spool ]]; then
+  script=spool.py
+  shift
+fi
 args=("$@")
 have_bin_dir=0
 have_tidepool=0
@@ -19,7 +25,7 @@ for a in "$@"; do
   case $a in
     --bin-dir) have_bin_dir=1 ;;
     --tidepool) have_tidepool=1 ;;
-    -h|--help) exec "$python" "$here/bench.py" --help ;;
+    -h|--help) exec "$python" "$here/$script" --help ;;
   esac
 done
 
@@ -56,4 +62,4 @@ if (( !have_tidepool )); then
   [[ -n $tidepool ]] && args+=(--tidepool "$tidepool")
 fi
 
-exec "$python" "$here/bench.py" "${args[@]}"
+exec "$python" "$here/$script" "${args[@]}"

@@ -168,7 +168,8 @@ nlohmann::json request_reply_route(const std::string& name, int front,
           {"backend", {{"type", "dealer"}, {"connect", connects}}}};
 }
 
-Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args)
+Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args,
+                   const std::map<std::string, std::string>& env)
     : directory_(make_temp_directory()) {
   if (!config.contains("http")) {
     http_port_ = free_port();
@@ -181,7 +182,7 @@ Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args)
   std::ofstream(config_path) << config.dump(2);
   std::vector<std::string> argv = {TIDEPOOL_BINARY, "--config", config_path};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  pid_ = spawn(argv, directory_ + "/stderr.log", {});
+  pid_ = spawn(argv, directory_ + "/stderr.log", env);
 }
 
 Tidepool::~Tidepool() {

@@ -55,8 +55,10 @@ nlohmann::json request_reply_route(const std::string& name, int front,
 // The real binary, started with a config file; stderr goes to a log file read on demand.
 class Tidepool {
  public:
-  // `config` gets http.listen on a free port unless it sets one.
-  explicit Tidepool(nlohmann::json config, std::vector<std::string> extra_args = {});
+  // `config` gets http.listen on a free port unless it sets one; `env` is added to the
+  // process's environment.
+  explicit Tidepool(nlohmann::json config, std::vector<std::string> extra_args = {},
+                    const std::map<std::string, std::string>& env = {});
   ~Tidepool();
   Tidepool(const Tidepool&) = delete;
   Tidepool& operator=(const Tidepool&) = delete;

@@ -352,3 +352,23 @@ TEST_CASE("would_accept and push_back (spool replay ignores the bounds)") {
   oldest.push_back(QueuedMessage{message("a", 60), t0, 1});
   CHECK(oldest.would_accept(100));  // by evicting
 }
+
+TEST_CASE("remove_spooled_after takes back the tail above a spool sequence, nothing else") {
+  MessageQueue queue(10, 1000, Overflow::kBlock);
+  queue.push_front(QueuedMessage{message("r", 5), t0});  // a requeued request: no sequence
+  CHECK(queue.offer(message("a", 10), t0, 3).accepted);
+  CHECK(queue.offer(message("b", 20), t0, 4).accepted);
+  CHECK(queue.offer(message("c", 30), t0, 5).accepted);
+  CHECK(queue.offer(message("d", 40), t0, 6).accepted);
+  auto removed = queue.remove_spooled_after(6);
+  CHECK(removed.first == 0);
+  removed = queue.remove_spooled_after(4);
+  CHECK(removed.first == 2);
+  CHECK(removed.second == 70);
+  CHECK(queue.bytes() == 35);
+  // Stops at the first message at or below the sequence, also one without a sequence.
+  removed = queue.remove_spooled_after(0);
+  CHECK(removed.first == 2);
+  CHECK(drain(queue) == std::vector<std::string>{"r"});
+  CHECK(queue.remove_spooled_after(0).first == 0);
+}

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -84,6 +86,35 @@ std::string payload(std::uint64_t n, std::size_t size = 100) {
 std::optional<std::uint64_t> append_one(Spool& spool, const std::string& body) {
   const std::string_view frames[] = {body};
   return spool.append(std::span<const std::string_view>(frames));
+}
+
+std::optional<std::uint64_t> append_uncommitted_one(Spool& spool, const std::string& body) {
+  const std::string_view frames[] = {body};
+  return spool.append_uncommitted(std::span<const std::string_view>(frames));
+}
+
+// An fdatasync that fails with EIO while `failing` is set, and counts its calls.
+struct FailingSync {
+  bool failing = false;
+  int calls = 0;
+  std::function<int(int)> hook() {
+    return [this](int fd) {
+      ++calls;
+      if (failing) {
+        errno = EIO;
+        return -1;
+      }
+      return ::fdatasync(fd);
+    };
+  }
+};
+
+std::vector<std::uint64_t> replayed_sequences(Spool& spool) {
+  std::vector<std::uint64_t> sequences;
+  spool.replay([&](std::uint64_t sequence, const std::vector<std::string_view>&) {
+    sequences.push_back(sequence);
+  });
+  return sequences;
 }
 
 struct Replayed {
@@ -630,21 +661,270 @@ TEST_CASE("tick fsyncs on the interval; kAlways appends are synced") {
   CHECK(spool.sync());
 }
 
+TEST_CASE("group commit: nothing is synced before commit(), one fdatasync covers the batch") {
+  TempDir tmp;
+  auto o = options_for(tmp.path());
+  o.fsync = FsyncPolicy::kAlways;
+  std::vector<std::uint64_t> sequences;
+  {
+    Spool spool(o);
+    const auto fsyncs = spool.stats().fsyncs;
+    for (std::uint64_t i = 0; i < 100; ++i) {
+      const auto sequence = append_uncommitted_one(spool, payload(i));
+      REQUIRE(sequence);
+      sequences.push_back(*sequence);
+    }
+    CHECK(spool.synced_sequence() == 0);
+    CHECK(spool.uncommitted() == 100);
+    CHECK(spool.stats().live_messages == 100);
+    CHECK(spool.stats().fsyncs == fsyncs);
+    // The timer's fsync leaves uncommitted records to commit().
+    spool.tick(std::chrono::steady_clock::now() + 1h);
+    CHECK(spool.stats().fsyncs == fsyncs);
+    CHECK(spool.synced_sequence() == 0);
+
+    CHECK(spool.commit());
+    CHECK(spool.synced_sequence() == sequences.back());
+    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.stats().fsyncs == fsyncs + 1);
+    CHECK(spool.commit());  // nothing written since: no fsync
+    CHECK(spool.stats().fsyncs == fsyncs + 1);
+
+    // append() is one record, committed.
+    const auto single = append_one(spool, "single");
+    REQUIRE(single);
+    CHECK(spool.synced_sequence() == *single);
+    CHECK(spool.stats().fsyncs == fsyncs + 2);
+    sequences.push_back(*single);
+    CHECK(spool.stats().write_errors == 0);
+  }
+  Spool spool(o);
+  CHECK(replayed_sequences(spool) == sequences);
+  CHECK(spool.synced_sequence() == sequences.back());  // found at start: synced when opened
+}
+
+TEST_CASE("group commit with fsync interval: commit() adds no fsync, tick() syncs") {
+  TempDir tmp;
+  auto o = options_for(tmp.path());
+  o.fsync_interval = 100ms;
+  Spool spool(o);
+  const auto fsyncs = spool.stats().fsyncs;
+  for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+  CHECK(spool.uncommitted() == 0);
+  CHECK(spool.commit());
+  CHECK(spool.stats().fsyncs == fsyncs);
+  CHECK(spool.synced_sequence() == 0);
+  spool.tick(std::chrono::steady_clock::now() + 1h);
+  CHECK(spool.stats().fsyncs == fsyncs + 1);
+  CHECK(spool.synced_sequence() == 10);
+}
+
+TEST_CASE("group commit: a failed fsync at commit takes the whole batch back, never replayed") {
+  TempDir tmp;
+  const std::string file = tmp.path() + "/requests/00000000000000000001.seg";
+  FailingSync sync;
+  auto o = options_for(tmp.path());
+  o.fsync = FsyncPolicy::kAlways;
+  o.fdatasync = sync.hook();
+  {
+    Spool spool(o);
+    for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+    REQUIRE(spool.commit());
+    spool.mark_done(1);  // its done record goes out with the next batch, and is cut with it
+    const auto size_before = fs::file_size(file);
+    const auto disk_before = spool.stats().bytes_on_disk;
+    for (std::uint64_t i = 3; i < 7; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+    CHECK(fs::file_size(file) > size_before);
+
+    sync.failing = true;
+    const int calls = sync.calls;
+    CHECK_FALSE(spool.commit());
+    CHECK(sync.calls == calls + 1);  // not retried
+    CHECK(spool.last_error().find("fsync") != std::string::npos);
+    CHECK(spool.last_error().find("Input/output error") != std::string::npos);
+    CHECK(spool.synced_sequence() == 3);  // the caller refuses every message above this
+    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.stats().write_errors == 1);
+    CHECK(spool.stats().live_messages == 2);  // 2 and 3
+    CHECK(spool.stats().live_bytes == 2 * record_size(100));
+    CHECK(fs::file_size(file) == size_before);
+    CHECK(spool.stats().bytes_on_disk == disk_before);
+
+    // The failure was reported: the next batch is written, with new sequences, and commits.
+    sync.failing = false;
+    const auto next = append_uncommitted_one(spool, payload(7));
+    REQUIRE(next);
+    CHECK(*next == 8);
+    REQUIRE(append_uncommitted_one(spool, payload(8)));
+    CHECK(spool.commit());
+    CHECK(spool.synced_sequence() == 9);
+  }
+  Spool spool(o);
+  CHECK(spool.stats().corrupt_records == 0);
+  const auto got = replay_all(spool);
+  std::vector<std::uint64_t> sequences;
+  for (const auto& r : got) sequences.push_back(r.sequence);
+  CHECK(sequences == std::vector<std::uint64_t>{2, 3, 8, 9});  // 1 done, 4–7 taken back
+  REQUIRE(got.size() == 4);
+  CHECK(got[2].frames.at(0) == payload(7));
+}
+
+TEST_CASE("group commit: a failed fsync at a segment roll refuses the rest of the batch") {
+  TempDir tmp;
+  const std::string route_dir = tmp.path() + "/requests";
+  FailingSync sync;
+  auto o = options_for(tmp.path());
+  o.fsync = FsyncPolicy::kAlways;
+  o.fdatasync = sync.hook();
+  o.segment_bytes = kHeader + 3 * record_size(100);  // three records per segment
+  {
+    Spool spool(o);
+    REQUIRE(append_uncommitted_one(spool, payload(0)));
+    REQUIRE(append_uncommitted_one(spool, payload(1)));
+    REQUIRE(spool.commit());
+    REQUIRE(append_uncommitted_one(spool, payload(2)));  // fills the first segment
+    sync.failing = true;
+    // The roll must make the first segment durable first. That fails: the uncommitted record
+    // (sequence 3) is taken back and this message refused.
+    CHECK_FALSE(append_uncommitted_one(spool, payload(3)));
+    CHECK(spool.last_error().find("fsync") != std::string::npos);
+    CHECK(spool.synced_sequence() == 2);
+    CHECK(spool.stats().live_messages == 2);
+    sync.failing = false;
+    // Until commit() has reported the failure, nothing more is written.
+    CHECK_FALSE(append_uncommitted_one(spool, payload(4)));
+    CHECK(spool.last_error().find("an fsync in this batch failed") != std::string::npos);
+    CHECK(spool.stats().write_errors == 3);  // the fsync and the two refused appends
+    CHECK(segments(route_dir).size() == 1);
+    CHECK_FALSE(spool.commit());
+    CHECK(spool.commit());  // reported once
+
+    for (std::uint64_t i = 5; i < 8; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+    CHECK(spool.commit());
+    CHECK(spool.stats().write_errors == 3);
+  }
+  Spool spool(o);
+  CHECK(spool.stats().corrupt_records == 0);
+  const auto got = replay_all(spool);
+  std::vector<std::uint64_t> sequences;
+  for (const auto& r : got) sequences.push_back(r.sequence);
+  // 3 was taken back; payloads 3 and 4 were refused before they got a sequence.
+  CHECK(sequences == std::vector<std::uint64_t>{1, 2, 4, 5, 6});
+  REQUIRE(got.size() == 5);
+  CHECK(got[2].frames.at(0) == payload(5));
+}
+
+TEST_CASE("group commit: messages of a failed batch marked done meanwhile leave no live bytes") {
+  TempDir tmp;
+  FailingSync sync;
+  auto o = options_for(tmp.path());
+  o.fsync = FsyncPolicy::kAlways;
+  o.fdatasync = sync.hook();
+  {
+    Spool spool(o);
+    for (std::uint64_t i = 0; i < 3; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+    REQUIRE(spool.commit());
+    for (std::uint64_t i = 3; i < 6; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
+    spool.mark_done(5);  // drop-oldest evicted up to an uncommitted message
+    sync.failing = true;
+    CHECK_FALSE(spool.commit());
+    sync.failing = false;
+    CHECK(spool.stats().live_messages == 0);
+    CHECK(spool.stats().live_bytes == 0);
+    CHECK(spool.done_sequence() == 5);
+    REQUIRE(append_uncommitted_one(spool, payload(6)));
+    CHECK(spool.commit());
+  }
+  Spool spool(o);
+  CHECK(replayed_sequences(spool) == std::vector<std::uint64_t>{7});
+}
+
+TEST_CASE("append() with a failed fsync: the record is taken back and refused") {
+  TempDir tmp;
+  const std::string file = tmp.path() + "/requests/00000000000000000001.seg";
+  FailingSync sync;
+  auto o = options_for(tmp.path());
+  o.fsync = FsyncPolicy::kAlways;
+  o.fdatasync = sync.hook();
+  {
+    Spool spool(o);
+    REQUIRE(append_one(spool, payload(0)));
+    const auto size = fs::file_size(file);
+    sync.failing = true;
+    CHECK_FALSE(append_one(spool, payload(1)));
+    CHECK(spool.stats().write_errors == 1);
+    CHECK(fs::file_size(file) == size);
+    sync.failing = false;
+    const auto next = append_one(spool, payload(2));
+    REQUIRE(next);
+    CHECK(*next == 3);
+  }
+  Spool spool(o);
+  CHECK(replayed_sequences(spool) == std::vector<std::uint64_t>{1, 3});
+}
+
+TEST_CASE("group commit on a full disk: what was written before the refusal commits") {
+  TempDir tmp;
+  if (!tmp.mount_tmpfs("small", "size=256k")) {
+    MESSAGE("SKIPPED disk-full test: cannot mount a size-limited tmpfs (needs root)");
+    return;
+  }
+  const std::string dir = tmp.path() + "/small";
+  auto o = options_for(dir);
+  o.fsync = FsyncPolicy::kAlways;
+  o.segment_bytes = 1 << 20;  // one segment: the refusals come from record writes
+  std::vector<std::uint64_t> accepted;
+  {
+    Spool spool(o);
+    REQUIRE(append_one(spool, payload(0, 1000)));
+    accepted.push_back(1);
+    // One batch that runs into the full disk, and goes on being refused after it.
+    std::size_t refused = 0;
+    for (std::uint64_t i = 1; i < 200; ++i) {
+      const auto sequence = append_uncommitted_one(spool, payload(i, 3000));
+      if (sequence) {
+        REQUIRE(refused == 0);  // same-sized records: once one does not fit, none does
+        accepted.push_back(*sequence);
+      } else {
+        ++refused;
+      }
+    }
+    REQUIRE(refused > 0);
+    REQUIRE(accepted.size() > 10);
+    CHECK(spool.last_error().find("No space left on device") != std::string::npos);
+    CHECK(spool.stats().write_errors == refused);
+    CHECK(spool.synced_sequence() == 1);
+    CHECK(spool.commit());
+    CHECK(spool.synced_sequence() == accepted.back());
+    CHECK(spool.stats().live_messages == accepted.size());
+  }
+  Spool spool(o);
+  CHECK(spool.stats().corrupt_records == 0);
+  CHECK(replayed_sequences(spool) == accepted);
+}
+
 TEST_CASE("throughput: fsync always vs interval (10,000 x 500 B)") {
   TempDir tmp;
   const std::string body(500, 'p');
   const std::string_view frames[] = {body};
-  for (const FsyncPolicy policy : {FsyncPolicy::kInterval, FsyncPolicy::kAlways}) {
+  // 0: append() one record at a time; 512: group commit of the route's read batch.
+  for (const auto& [policy, batch] :
+       {std::pair{FsyncPolicy::kInterval, 0}, std::pair{FsyncPolicy::kAlways, 0},
+        std::pair{FsyncPolicy::kAlways, 512}}) {
     auto o = options_for(tmp.path());
     o.route = policy == FsyncPolicy::kAlways ? "always" : "interval";
+    if (batch > 0) o.route += "-commit-per-" + std::to_string(batch);
     o.fsync = policy;
     Spool spool(o);
     constexpr int kCount = 10000;
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kCount; ++i) {
-      REQUIRE(spool.append(std::span<const std::string_view>(frames)));
+      const auto frames_span = std::span<const std::string_view>(frames);
+      REQUIRE((batch == 0 ? spool.append(frames_span) : spool.append_uncommitted(frames_span)));
+      if (batch > 0 && (i + 1) % batch == 0) REQUIRE(spool.commit());
       if (i % 64 == 0) spool.tick(std::chrono::steady_clock::now());
     }
+    REQUIRE(spool.commit());
     REQUIRE(spool.sync());
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     MESSAGE("spool fsync=" << o.route << ": " << kCount << " x 500 B in " << took.count()

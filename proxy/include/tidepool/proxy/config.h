@@ -86,9 +86,10 @@ struct CorrelationConfig {
 // Durable spool (DESIGN §3): the route's queue is mirrored in segment files under dir/<route>/.
 struct SpoolConfig {
   std::string dir;
-  // `always`: fdatasync before a message counts as queued (nothing accepted is lost, even on
-  // power loss); `interval`: at most every fsync_interval_ms (a power loss or kernel crash may
-  // lose that window; a process crash loses nothing either way, the page cache survives it).
+  // `always`: fdatasync before a message counts as queued, once per read batch (group commit;
+  // nothing accepted is lost, even on power loss); `interval`: at most every fsync_interval_ms
+  // (a power loss or kernel crash may lose that window; a process crash loses nothing either
+  // way, the page cache survives it).
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   std::int64_t fsync_interval_ms = 100;
 };

@@ -56,6 +56,9 @@ class MessageQueue {
   // `last_sequence` is given, it receives the largest spool sequence dropped (0 when none).
   std::pair<std::size_t, std::size_t> expire(Clock::time_point now, Clock::duration ttl,
                                              std::uint64_t* last_sequence = nullptr);
+  // Removes the tail of messages whose spool sequence is above `sequence` (their records could
+  // not be made durable); returns {messages, bytes}.
+  std::pair<std::size_t, std::size_t> remove_spooled_after(std::uint64_t sequence);
   // Drops everything (shutdown); returns {messages, bytes}. When `spooled` is given, it
   // receives how many of them had a spool sequence (they stay in the spool).
   std::pair<std::size_t, std::size_t> clear(std::size_t* spooled = nullptr);

@@ -93,6 +93,7 @@ class Route {
   }
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
+  void commit_spool(Clock::time_point now);
   bool forward(protocol::Multipart& message, Clock::time_point now);
   void read_replies(Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);

@@ -6,17 +6,28 @@
 // Single-threaded: the route's event loop owns the Spool; no call may run concurrently.
 //
 // Durability:
-//   - append() with FsyncPolicy::kAlways fdatasyncs before returning: a message whose append
-//     returned a sequence survives kill -9 and power loss.
+//   - Group commit with FsyncPolicy::kAlways: append_uncommitted() writes a record without
+//     fdatasync; commit() then fdatasyncs every record written since the last commit at once.
+//     A message whose record has been committed (sequence <= synced_sequence()) survives kill -9
+//     and power loss; before that it must not be forwarded or counted as queued. append() is
+//     append_uncommitted() + commit() for one record.
+//   - A failed fdatasync of uncommitted records (in commit(), or when a segment roll has to
+//     make the closing segment durable) takes all of them back: they are cut off the segment
+//     (never replayed) and stop being live, commit() returns false, and further
+//     append_uncommitted() calls are refused until commit() has reported that. After a failed
+//     fsync the kernel may have dropped the dirty pages and a retry could report success for
+//     data that never reached the disk, so the records are not retried, the caller refuses
+//     their messages (counted, logged).
 //   - With kInterval, tick() fdatasyncs at most every fsync_interval: a crash may lose the
-//     messages appended since the last fsync (the documented window).
+//     messages appended since the last fsync (the documented window). commit() does nothing.
 //   - Done records are never fsynced on their own and are written lazily (on the next append,
 //     tick(), sync() or destruction): losing one only makes a forwarded message be delivered
 //     again after a crash (a duplicate), never lost.
 //   - A new segment's first record repeats the current done watermark, so deleting older
 //     segments never loses it.
 //   - The event loop should call tick() at least every fsync_interval: with kInterval nothing
-//     else fsyncs (except rolling to a new segment and sync()/destruction).
+//     else fsyncs (except rolling to a new segment and sync()/destruction). With kAlways, call
+//     commit() before tick(): tick() does not fsync while records are uncommitted.
 //
 // Space: segment files are deleted once all their messages are done. The active segment is
 // never deleted; when a write to it fails (e.g. the disk is full) while every message in it is
@@ -28,6 +39,8 @@
 // sequence and size, for the byte accounting), plus one segment's bytes while scanning or
 // replaying it.
 #pragma once
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -59,6 +72,8 @@ struct SpoolOptions {
   // Largest record accepted (header included). Should be max_message_bytes plus
   // protocol::message_record_overhead(max frames); larger lengths on disk count as corrupt.
   std::size_t max_record_bytes = protocol::kDefaultMaxRecordBytes;
+  // The fdatasync(2) the spool calls (returns 0, or -1 with errno set): tests inject failures.
+  std::function<int(int fd)> fdatasync = ::fdatasync;
 };
 
 struct SpoolStats {
@@ -67,6 +82,7 @@ struct SpoolStats {
   std::uint64_t corrupt_records = 0;  // torn/corrupt tails and bad segment headers found
   std::uint64_t write_errors = 0;     // refused appends (I/O errors and spool full) + failed
                                       // fsyncs / done-record writes
+  std::uint64_t fsyncs = 0;           // successful fdatasyncs of the active segment
   std::uint64_t full_refusals = 0;    // of write_errors: appends refused because of max_bytes
   std::uint64_t live_messages = 0;    // appended/replayable messages not yet marked done
   std::uint64_t live_bytes = 0;       // their record bytes (what max_bytes bounds)
@@ -96,11 +112,24 @@ class Spool {
   void replay(const std::function<void(std::uint64_t sequence,
                                        std::vector<std::string_view> frames)>& deliver);
 
-  // Appends a message record; returns its sequence (strictly increasing, higher than anything
+  // Writes a message record; returns its sequence (strictly increasing, higher than anything
   // replayed), or std::nullopt when it cannot be written: disk full (ENOSPC), EIO, a record
-  // over max_record_bytes, or max_bytes of live records reached. Then last_error() says why,
-  // stats().write_errors counts it, and the spool stays valid and usable (a partial write is
-  // truncated back). With kAlways, the record is fdatasync'ed before returning.
+  // over max_record_bytes, max_bytes of live records reached, or an fdatasync of this batch
+  // failed (see above). Then last_error() says why, stats().write_errors counts it, and the
+  // spool stays valid and usable (a partial write is truncated back). With kAlways the record
+  // is not durable until commit() returned true.
+  std::optional<std::uint64_t> append_uncommitted(std::span<const std::string_view> frames);
+  std::optional<std::uint64_t> append_uncommitted(const protocol::Multipart& message);
+
+  // With kAlways: fdatasyncs what append_uncommitted() wrote since the last commit (nothing to
+  // do when it wrote nothing). True when those records are durable; false when an fdatasync of
+  // them failed (here or at a segment roll in between): they were taken back, last_error() says
+  // why, and the caller must refuse every message with a sequence above synced_sequence().
+  // With kInterval: true, nothing to do (tick() fsyncs on the interval).
+  bool commit();
+
+  // One durable record: append_uncommitted() and commit(). With kAlways a returned sequence is
+  // on disk; on a failed fdatasync the record is taken back and std::nullopt returned.
   std::optional<std::uint64_t> append(std::span<const std::string_view> frames);
   std::optional<std::uint64_t> append(const protocol::Multipart& message);
 
@@ -119,6 +148,11 @@ class Spool {
   bool sync();
   // Whether tick() has work: a done record to write or writes not yet fsynced.
   [[nodiscard]] bool needs_tick() const { return done_pending_ || dirty_; }
+  // Records written by append_uncommitted() and not yet committed (kAlways; 0 with kInterval).
+  [[nodiscard]] std::uint64_t uncommitted() const { return uncommitted_; }
+  // Every message record with a sequence <= this has been fdatasynced (records found at start
+  // included: the active segment is synced when the spool opens).
+  [[nodiscard]] std::uint64_t synced_sequence() const { return synced_; }
 
   [[nodiscard]] const SpoolStats& stats() const { return stats_; }
   [[nodiscard]] const std::string& last_error() const { return last_error_; }
@@ -145,6 +179,8 @@ class Spool {
   bool write_pending_done();
   bool write_at_end(const std::string& bytes);
   bool fsync_active();
+  void take_back_uncommitted();
+  void mark_committed();
   std::optional<std::uint64_t> refuse(std::string message, bool full = false);
 
   SpoolOptions options_;
@@ -157,7 +193,16 @@ class Spool {
   std::uint64_t done_ = 0;        // watermark: every message <= done_ was forwarded
   bool done_pending_ = false;     // done_ moved since the last done record written
   bool dirty_ = false;            // written since the last fsync
+  std::uint64_t synced_ = 0;      // every message record <= this is fdatasynced
+  // kAlways group commit: records written since the last commit, where they start in the
+  // active segment (what a failed fsync cuts back to), and the segment's last message there.
+  std::uint64_t uncommitted_ = 0;
+  std::uint64_t committed_bytes_ = 0;
+  std::uint64_t committed_last_message_ = 0;
   std::chrono::steady_clock::time_point last_fsync_{};
+  // Non-empty after an fsync of uncommitted records failed (its error): appends are refused
+  // until commit() has reported the failure.
+  std::string commit_failure_;
   std::string buffer_;                     // encode buffer, reused
   std::vector<std::string_view> scratch_;  // frame views for the Multipart overload
   SpoolStats stats_;
