@@ -123,6 +123,7 @@ int EventLoop::run(int signal_fd) {
   bool stopping = false;
   Clock::time_point drain_deadline{};
   std::vector<zmq::pollitem_t> items;
+  std::vector<std::size_t> first_item;  // each route's slice of `items`
   bool dirty = true;
 
   while (true) {
@@ -130,7 +131,11 @@ int EventLoop::run(int signal_fd) {
     items.clear();
     items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
     items.push_back({nullptr, state_.wake_fd(), ZMQ_POLLIN, 0});
-    for (auto& route : routes_) route->poll_items(items, stopping);
+    first_item.clear();
+    for (auto& route : routes_) {
+      first_item.push_back(items.size());
+      route->poll_items(items, stopping);
+    }
     if (zap_) items.push_back(zap_->poll_item());
 
     Clock::time_point wake = now + kMaxPollWait;
@@ -177,7 +182,7 @@ int EventLoop::run(int signal_fd) {
       }
     }
     for (std::size_t i = 0; i < routes_.size(); ++i) {
-      routes_[i]->handle(&items[2 + i * 2], now, stopping);
+      routes_[i]->handle(&items[first_item[i]], now, stopping);
     }
     if (zap_) {
       // Clients' handshakes wait for these answers.

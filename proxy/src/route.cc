@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "tidepool/protocol/envelope.h"
 #include "tidepool/protocol/field.h"
@@ -73,7 +74,7 @@ bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
 }
 
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
-                      bool backend, std::int64_t max_frame) {
+                      bool backend, bool immediate, std::int64_t max_frame) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
@@ -87,7 +88,7 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
   // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
   // as messages (every libzmq since 3.x speaks ZMTP 3).
   apply_security(socket, config, route, backend);
-  if (backend) {
+  if (immediate) {
     // Queue in tidepool (observable), not in libzmq pipes toward peers that are not there.
     socket.set(zmq::sockopt::immediate, true);
   }
@@ -104,15 +105,40 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
     : config_(config),
       context_(context),
       frontend_(context, zmq_type(config.frontend.type)),
-      backend_(context, zmq_type(config.backend.type)),
       frontend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
-      backend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
       queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
       metrics_(metrics, config.name) {
   const auto max_frame =
       static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
-  configure_socket(frontend_, config.frontend, config.name, false, max_frame);
-  configure_socket(backend_, config.backend, config.name, true, max_frame);
+  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame);
+  const auto add_backend = [&](std::vector<std::string> binds, std::vector<std::string> connects,
+                               bool gated) {
+    Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
+                    {zmq::socket_t(context, zmq::socket_type::pair), {}},
+                    std::move(binds),
+                    std::move(connects),
+                    gated};
+    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame);
+    backends_.push_back(std::move(backend));
+  };
+  if (config.request_reply()) {
+    // Request-reply reads multipart replies from its backend. When a connecting socket with
+    // ZMQ_IMMEDIATE loses its peer, libzmq 4.3 terminates that pipe from the socket's own side
+    // as it processes the disconnect's "hiccup" command, which recv() does every 100 calls,
+    // also between two frames of one message: the next frame is gone and libzmq aborts
+    // (fq.cpp:112 "!_more"; seen under a flapping worker within seconds). Without
+    // ZMQ_IMMEDIATE a connecting socket keeps its one pipe across reconnects, so a message
+    // started is read whole, and nothing in it is lost with a connection. Such a socket is
+    // writable with no peer (what it takes waits for the next connection), so each connect
+    // endpoint gets a socket of its own, sent to only while its monitor reports a peer. A bound
+    // socket's pipes end from the connection's side, which lets a started message be read to
+    // its end: bind endpoints share one socket and keep ZMQ_IMMEDIATE.
+    if (!config.backend.bind.empty()) add_backend(config.backend.bind, {}, false);
+    for (const auto& endpoint : config.backend.connect) add_backend({}, {endpoint}, true);
+  } else {
+    // A pipeline backend never reads: one socket with ZMQ_IMMEDIATE for all its endpoints.
+    add_backend(config.backend.bind, config.backend.connect, false);
+  }
 }
 
 Route::~Route() = default;
@@ -166,7 +192,7 @@ void Route::open_spool() {
 
 void Route::open() {
   if (config_.spool) open_spool();
-  const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const char* side) {
+  const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const std::string& side) {
     const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
     if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ALL) != 0) {
       throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
@@ -179,11 +205,14 @@ void Route::open() {
     monitor.socket.connect(endpoint);
   };
   start_monitor(frontend_, frontend_monitor_, "frontend");
-  start_monitor(backend_, backend_monitor_, "backend");
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    start_monitor(backends_[i].socket, backends_[i].monitor, "backend-" + std::to_string(i));
+  }
 
-  const auto attach = [&](zmq::socket_t& socket, const SocketConfig& config, const char* side,
+  const auto attach = [&](zmq::socket_t& socket, const std::vector<std::string>& binds,
+                          const std::vector<std::string>& connects, const char* side,
                           std::vector<std::string>& endpoints) {
-    for (const auto& endpoint : config.bind) {
+    for (const auto& endpoint : binds) {
       try {
         socket.bind(endpoint);
       } catch (const zmq::error_t& e) {
@@ -193,7 +222,7 @@ void Route::open() {
       }
       endpoints.push_back(socket.get(zmq::sockopt::last_endpoint));
     }
-    for (const auto& endpoint : config.connect) {
+    for (const auto& endpoint : connects) {
       try {
         socket.connect(endpoint);
       } catch (const zmq::error_t& e) {
@@ -203,8 +232,11 @@ void Route::open() {
       endpoints.push_back(endpoint);
     }
   };
-  attach(frontend_, config_.frontend, "frontend", frontend_endpoints_);
-  attach(backend_, config_.backend, "backend", backend_endpoints_);
+  attach(frontend_, config_.frontend.bind, config_.frontend.connect, "frontend",
+         frontend_endpoints_);
+  for (auto& backend : backends_) {
+    attach(backend.socket, backend.binds, backend.connects, "backend", backend_endpoints_);
+  }
 
   const auto now = Clock::now();
   next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
@@ -254,27 +286,62 @@ bool Route::can_forward(Clock::time_point now) {
   return tokens_ >= 1;
 }
 
+bool Route::backend_up() const {
+  return std::any_of(backends_.begin(), backends_.end(),
+                     [](const Backend& b) { return b.monitor.presence.up(); });
+}
+
 void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
-  short front_events = can_read_frontend(stopping) ? ZMQ_POLLIN : 0;
-  short back_events = 0;
+  poll_slots_.clear();
+  const short front_events = can_read_frontend(stopping) ? ZMQ_POLLIN : 0;
+  items.push_back({frontend_.handle(), 0, front_events, 0});
+  poll_slots_.emplace_back(PollSlot::kFrontend, 0);
   // Without a token (drain_rate) the timer wakes the loop instead: POLLOUT would spin.
   const bool has_token = config_.flush.drain_rate <= 0 || tokens_ >= 1;
-  if (!queue_.empty() && may_forward_more() && has_token) back_events |= ZMQ_POLLOUT;
-  // Replies wait in the backend's pipe while a client cannot take them (no reply is lost).
-  if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
-  items.push_back({frontend_.handle(), 0, front_events, 0});
-  items.push_back({backend_.handle(), 0, back_events, 0});
+  const bool want_out = !queue_.empty() && may_forward_more() && has_token;
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    Backend& backend = backends_[i];
+    const bool up = backend.monitor.presence.up();
+    short back_events = 0;
+    // A gated socket is writable without a peer: asking then would spin.
+    if (want_out && (!backend.gated || up)) back_events |= ZMQ_POLLOUT;
+    // Replies wait in the backend's pipe while a client cannot take them (no reply is lost).
+    if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
+    items.push_back({backend.socket.handle(), 0, back_events, 0});
+    poll_slots_.emplace_back(PollSlot::kBackend, i);
+    if (backend.gated && !up) {
+      // Only its monitor tells when a gated socket has a peer: watched while it has none, so
+      // the connect flush starts at the handshake, not at the next housekeeping tick.
+      items.push_back({backend.monitor.socket.handle(), 0, ZMQ_POLLIN, 0});
+      poll_slots_.emplace_back(PollSlot::kBackendMonitor, i);
+    }
+  }
 }
 
 void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping) {
-  if (items[1].revents & ZMQ_POLLIN) read_replies(now);
-  if (items[1].revents & ZMQ_POLLOUT) {
-    // With ZMQ_IMMEDIATE the backend only turns writable once a peer's handshake is done;
-    // libzmq attaches the pipe just before it emits the monitor event, so poll() can see the
-    // new peer's room before the event arrives. That drain is the connect flush.
-    flush(backend_monitor_.presence.up() ? FlushTrigger::kWritable : FlushTrigger::kConnect, now);
+  bool writable = false;
+  bool new_peer = false;
+  bool frontend_readable = false;
+  for (std::size_t k = 0; k < poll_slots_.size(); ++k) {
+    const auto [slot, index] = poll_slots_[k];
+    const short revents = items[k].revents;
+    if (slot == PollSlot::kFrontend) {
+      frontend_readable = (revents & ZMQ_POLLIN) != 0;
+    } else if (slot == PollSlot::kBackendMonitor) {
+      if (revents & ZMQ_POLLIN) read_backend_monitor(index, now);
+    } else {
+      if (revents & ZMQ_POLLIN) read_replies(backends_[index], now);
+      if (revents & ZMQ_POLLOUT) {
+        writable = true;
+        // With ZMQ_IMMEDIATE a socket only turns writable once a peer's handshake is done;
+        // libzmq attaches the pipe just before it emits the monitor event, so poll() can see
+        // the new peer's room before the event arrives. That drain is the connect flush.
+        if (!backends_[index].monitor.presence.up()) new_peer = true;
+      }
+    }
   }
-  if ((items[0].revents & ZMQ_POLLIN) && can_read_frontend(stopping)) read_frontend(now);
+  if (writable) flush(new_peer ? FlushTrigger::kConnect : FlushTrigger::kWritable, now);
+  if (frontend_readable && can_read_frontend(stopping)) read_frontend(now);
 }
 
 // ---- requests: frontend → queue → backend ----------------------------------------------------
@@ -348,47 +415,17 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
 
 bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
   const std::size_t bytes = message.bytes();
-  const std::size_t frames = message.size();
-  if (config_.request_reply()) {
-    // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied
-    // before libzmq takes it, the other frames after the first send proved there is room.
-    zmq::message_t routing_id;
-    routing_id.copy(message[0]);
-    if (zmq_msg_send(message[0].handle(), backend_.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-      if (zmq_errno() == EAGAIN) return false;
-      throw zmq::error_t();
-    }
-    const std::uint64_t sequence = ++next_sequence_;
-    PendingRequest pending{{}, now};
-    pending.request.push_back(std::move(routing_id));
-    backend_.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
-    for (std::size_t i = 1; i < frames; ++i) {
-      zmq::message_t copy;
-      copy.copy(message[i]);  // shares the payload (reference counted), no byte copy
-      pending.request.push_back(std::move(copy));
-      backend_.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-    pending_.emplace(sequence, std::move(pending));
-  } else {
-    // The body moves into libzmq with the send; a reference-counted handle on it (no byte
-    // copy) lets the correlation key be read once the send succeeded, not on every attempt
-    // that finds the backend full (a 9 MB body takes ~12 ms to scan).
-    zmq::message_t body;
-    if (correlation_) body.copy(message[frames - 1]);
-    for (std::size_t i = 0; i < frames; ++i) {
-      const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
-      if (zmq_msg_send(message[i].handle(), backend_.handle(), flags) < 0) {
-        // Only the first frame can block: libzmq accepts the rest of a started message.
-        if (i == 0 && zmq_errno() == EAGAIN) return false;
-        throw zmq::error_t();
-      }
-    }
-    if (correlation_) {
-      const auto key = protocol::extract_field({static_cast<const char*>(body.data()), body.size()},
-                                               correlation_->config.key);
-      if (key && correlation_->in_flight.add(*key, now)) counters_.correlation_timeouts += 1;
-    }
+  bool sent = false;
+  // Round-robin over the backends that can take it now.
+  for (std::size_t tried = 0; tried < backends_.size() && !sent; ++tried) {
+    const std::size_t index = (next_backend_ + tried) % backends_.size();
+    Backend& backend = backends_[index];
+    if (backend.gated && !backend.monitor.presence.up()) continue;
+    sent = config_.request_reply() ? send_request(index, message, now)
+                                   : send_message(backend, message, now);
+    if (sent) next_backend_ = (index + 1) % backends_.size();
   }
+  if (!sent) return false;
   message.clear();
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
@@ -396,10 +433,58 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
   return true;
 }
 
+bool Route::send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now) {
+  zmq::socket_t& socket = backends_[backend].socket;
+  const std::size_t frames = message.size();
+  // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied before
+  // libzmq takes it, the other frames after the first send proved there is room.
+  zmq::message_t routing_id;
+  routing_id.copy(message[0]);
+  if (zmq_msg_send(message[0].handle(), socket.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_errno() == EAGAIN) return false;
+    throw zmq::error_t();
+  }
+  const std::uint64_t sequence = ++next_sequence_;
+  PendingRequest pending{{}, now, backend};
+  pending.request.push_back(std::move(routing_id));
+  socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
+  for (std::size_t i = 1; i < frames; ++i) {
+    zmq::message_t copy;
+    copy.copy(message[i]);  // shares the payload (reference counted), no byte copy
+    pending.request.push_back(std::move(copy));
+    socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+  pending_.emplace(sequence, std::move(pending));
+  return true;
+}
+
+bool Route::send_message(Backend& backend, protocol::Multipart& message, Clock::time_point now) {
+  const std::size_t frames = message.size();
+  // The body moves into libzmq with the send; a reference-counted handle on it (no byte
+  // copy) lets the correlation key be read once the send succeeded, not on every attempt
+  // that finds the backend full (a 9 MB body takes ~12 ms to scan).
+  zmq::message_t body;
+  if (correlation_) body.copy(message[frames - 1]);
+  for (std::size_t i = 0; i < frames; ++i) {
+    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+    if (zmq_msg_send(message[i].handle(), backend.socket.handle(), flags) < 0) {
+      // Only the first frame can block: libzmq accepts the rest of a started message.
+      if (i == 0 && zmq_errno() == EAGAIN) return false;
+      throw zmq::error_t();
+    }
+  }
+  if (correlation_) {
+    const auto key = protocol::extract_field({static_cast<const char*>(body.data()), body.size()},
+                                             correlation_->config.key);
+    if (key && correlation_->in_flight.add(*key, now)) counters_.correlation_timeouts += 1;
+  }
+  return true;
+}
+
 void Route::flush(FlushTrigger trigger, Clock::time_point now) {
   if (queue_.empty()) return;
   // The timer firing during an outage is not a flush: there is no one to flush to.
-  if (trigger == FlushTrigger::kPeriodic && !backend_monitor_.presence.up()) return;
+  if (trigger == FlushTrigger::kPeriodic && !backend_up()) return;
   counters_.flushes[static_cast<std::size_t>(trigger)] += 1;
   std::uint64_t moved = 0;
   const auto ttl = std::chrono::milliseconds(config_.queue.ttl_ms);
@@ -425,10 +510,10 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
 
-void Route::read_replies(Clock::time_point now) {
+void Route::read_replies(Backend& backend, Clock::time_point now) {
   for (int n = 0; n < kReadBatch && reply_backlog_.empty(); ++n) {
     protocol::Multipart reply;
-    if (!recv_multipart(backend_, reply)) return;
+    if (!recv_multipart(backend.socket, reply)) return;
     deliver_reply(std::move(reply), now);
   }
 }
@@ -463,18 +548,24 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
   retry_replies();
 }
 
-void Route::requeue_in_flight(Clock::time_point now) {
-  if (pending_.empty()) return;
-  // libzmq does not say which peer held which request, so every unanswered request goes
-  // back to the head of the queue, oldest first; a reply that still comes for the old copy
-  // is recognised by its sequence and ignored.
-  const std::size_t count = pending_.size();
-  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-    queue_.push_front(QueuedMessage{std::move(it->second.request), now});
+void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
+  // libzmq does not say which of a socket's peers held which request, so every unanswered
+  // request sent through that socket goes back to the head of the queue, oldest first; a
+  // reply that still comes for the old copy is recognised by its sequence and ignored.
+  std::vector<std::map<std::uint64_t, PendingRequest>::iterator> lost;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    if (it->second.backend == backend) lost.push_back(it);
   }
-  pending_.clear();
+  if (lost.empty()) return;
+  for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
+    queue_.push_front(QueuedMessage{std::move((*it)->second.request), now});
+    pending_.erase(*it);
+  }
+  const Backend& lost_from = backends_[backend];
   log::info("backend peer lost: unanswered requests queued again",
-            {{"route", config_.name}, {"requests", std::to_string(count)}});
+            {{"route", config_.name},
+             {"endpoint", lost_from.connects.empty() ? "bound" : lost_from.connects.front()},
+             {"requests", std::to_string(lost.size())}});
 }
 
 void Route::retry_replies() {
@@ -519,42 +610,95 @@ void Route::note_result(const protocol::Multipart& message, Clock::time_point no
 
 // ---- presence ----------------------------------------------------------------------------------
 
-void Route::read_monitor(Monitor& monitor, bool backend, Clock::time_point now) {
-  for (int n = 0; n < kReadBatch; ++n) {
+namespace {
+
+struct MonitorEvent {
+  std::uint16_t id = 0;
+  std::uint32_t value = 0;  // an fd for the events that carry one
+  std::string address;
+};
+
+std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor) {
+  while (true) {
     zmq::message_t head;
-    if (!monitor.socket.recv(head, zmq::recv_flags::dontwait)) return;
+    if (!monitor.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
     zmq::message_t address;
-    if (head.more()) (void)monitor.socket.recv(address, zmq::recv_flags::none);
+    if (head.more()) (void)monitor.recv(address, zmq::recv_flags::none);
     if (head.size() < 6) continue;
-    std::uint16_t event = 0;
-    std::uint32_t value = 0;
-    std::memcpy(&event, head.data(), sizeof event);
-    std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
-    const auto change = monitor.presence.on_event(event, value);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-        event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-      log_handshake_failure(classify_handshake_failure(event, value), backend, address, now);
+    MonitorEvent event;
+    std::memcpy(&event.id, head.data(), sizeof event.id);
+    std::memcpy(&event.value, static_cast<const char*>(head.data()) + 2, sizeof event.value);
+    event.address = address.to_string();
+    return event;
+  }
+}
+
+bool is_handshake_failure(std::uint16_t event) {
+  return event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+         event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+}
+
+}  // namespace
+
+void Route::read_frontend_monitor(Clock::time_point now) {
+  for (int n = 0; n < kReadBatch; ++n) {
+    const auto event = next_monitor_event(frontend_monitor_.socket);
+    if (!event) return;
+    frontend_monitor_.presence.on_event(event->id, event->value);
+    if (is_handshake_failure(event->id)) {
+      log_handshake_failure(classify_handshake_failure(event->id, event->value), false,
+                            event->address, now);
     }
-    if (!backend) {
-      counters_.frontend_handshake_failures = monitor.presence.failed_handshakes();
-      continue;
+    counters_.frontend_handshake_failures = frontend_monitor_.presence.failed_handshakes();
+  }
+}
+
+void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
+  Backend& backend = backends_[index];
+  for (int n = 0; n < kReadBatch; ++n) {
+    const auto event = next_monitor_event(backend.monitor.socket);
+    if (!event) return;
+    const bool was_up = backend_up();
+    const auto change = backend.monitor.presence.on_event(event->id, event->value);
+    if (is_handshake_failure(event->id)) {
+      log_handshake_failure(classify_handshake_failure(event->id, event->value), true,
+                            event->address, now);
     }
-    counters_.backend_handshake_failures = monitor.presence.failed_handshakes();
-    const bool lost_peer = monitor.presence.disconnects() > counters_.backend_disconnects;
-    counters_.backend_connects = monitor.presence.connects();
-    counters_.backend_disconnects = monitor.presence.disconnects();
-    if (lost_peer && config_.request_reply()) requeue_in_flight(now);
+    counters_.backend_connects = 0;
+    counters_.backend_disconnects = 0;
+    counters_.backend_handshake_failures = {};
+    for (const auto& b : backends_) {
+      counters_.backend_connects += b.monitor.presence.connects();
+      counters_.backend_disconnects += b.monitor.presence.disconnects();
+      for (std::size_t r = 0; r < kHandshakeFailures; ++r) {
+        counters_.backend_handshake_failures[r] += b.monitor.presence.failed_handshakes()[r];
+      }
+    }
+    const bool lost_peer = backend.monitor.presence.disconnects() > backend.disconnects_seen;
+    backend.disconnects_seen = backend.monitor.presence.disconnects();
+    if (lost_peer && config_.request_reply()) {
+      // On a bound socket libzmq reports the loss a few commands before the connection's pipe
+      // leaves the socket; processing the socket's commands now (ZMQ_EVENTS does) applies a
+      // teardown already queued, so the requests queued again are not sent into that pipe.
+      // A gated socket keeps its pipe: what waits there goes to the next connection, where
+      // the copy sent again makes it a duplicate (ignored), not a loss.
+      (void)backend.socket.get(zmq::sockopt::events);
+      requeue_in_flight(index, now);
+    }
     if (change == Presence::Change::kUp) {
-      log::info("backend up", {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
+      if (!was_up) {
+        log::info("backend up",
+                  {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
+      }
       flush(FlushTrigger::kConnect, now);
-    } else if (change == Presence::Change::kDown) {
+    } else if (change == Presence::Change::kDown && !backend_up()) {
       log::warn("backend down: queueing", {{"route", config_.name}});
     }
   }
 }
 
 void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
-                                  const zmq::message_t& address, Clock::time_point now) {
+                                  const std::string& address, Clock::time_point now) {
   const bool security = failure == HandshakeFailure::kMechanism ||
                         failure == HandshakeFailure::kCryptographic ||
                         failure == HandshakeFailure::kUnauthorized;
@@ -562,18 +706,16 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
     log::debug("peer handshake failed", {{"route", config_.name},
                                          {"side", backend ? "backend" : "frontend"},
                                          {"reason", to_label(failure)},
-                                         {"endpoint", address.to_string()}});
+                                         {"endpoint", address}});
   } else if (backend) {
-    handshake_log_.warn(now, "backend handshake refused: the CURVE settings or keys do not match",
-                        {{"route", config_.name},
-                         {"reason", to_label(failure)},
-                         {"endpoint", address.to_string()}});
+    handshake_log_.warn(
+        now, "backend handshake refused: the CURVE settings or keys do not match",
+        {{"route", config_.name}, {"reason", to_label(failure)}, {"endpoint", address}});
   } else if (failure != HandshakeFailure::kUnauthorized) {
     // (Unauthorized keys are logged, with the key, by the ZAP handler.)
-    handshake_log_.warn(now, "client refused: security handshake failed",
-                        {{"route", config_.name},
-                         {"reason", to_label(failure)},
-                         {"endpoint", address.to_string()}});
+    handshake_log_.warn(
+        now, "client refused: security handshake failed",
+        {{"route", config_.name}, {"reason", to_label(failure)}, {"endpoint", address}});
   }
 }
 
@@ -606,8 +748,8 @@ void Route::on_timer(Clock::time_point now) {
   // Monitor events are read here, not polled: every socket in zmq_poll costs system calls
   // on each pass, and presence needs no finer clock (the connect flush itself is driven by
   // the backend turning writable, see handle()).
-  read_monitor(frontend_monitor_, false, now);
-  read_monitor(backend_monitor_, true, now);
+  read_frontend_monitor(now);
+  for (std::size_t i = 0; i < backends_.size(); ++i) read_backend_monitor(i, now);
   if (config_.queue.ttl_ms > 0) {
     std::uint64_t last_sequence = 0;
     const auto [messages, bytes] =
@@ -658,14 +800,16 @@ void Route::drop_remaining(DropReason reason) {
 }
 
 void Route::close(std::chrono::milliseconds backend_linger) {
-  backend_.set(zmq::sockopt::linger, static_cast<int>(backend_linger.count()));
   frontend_.set(zmq::sockopt::linger, 0);
   zmq_socket_monitor(frontend_.handle(), nullptr, 0);
-  zmq_socket_monitor(backend_.handle(), nullptr, 0);
   frontend_.close();
-  backend_.close();
   frontend_monitor_.socket.close();
-  backend_monitor_.socket.close();
+  for (auto& backend : backends_) {
+    backend.socket.set(zmq::sockopt::linger, static_cast<int>(backend_linger.count()));
+    zmq_socket_monitor(backend.socket.handle(), nullptr, 0);
+    backend.socket.close();
+    backend.monitor.socket.close();
+  }
 }
 
 void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
@@ -694,8 +838,10 @@ void Route::publish(Clock::time_point now) {
   gauges.queue_capacity_messages = static_cast<double>(queue_.max_messages());
   gauges.queue_capacity_bytes = static_cast<double>(queue_.max_bytes());
   if (const auto oldest = queue_.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
-  gauges.backend_up = backend_monitor_.presence.up() ? 1 : 0;
-  gauges.backend_peers = static_cast<double>(backend_monitor_.presence.peers());
+  std::size_t backend_peers = 0;
+  for (const auto& backend : backends_) backend_peers += backend.monitor.presence.peers();
+  gauges.backend_up = backend_up() ? 1 : 0;
+  gauges.backend_peers = static_cast<double>(backend_peers);
   gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence.peers());
   gauges.in_flight = static_cast<double>(in_flight());
   if (spool_) {
@@ -717,6 +863,8 @@ nlohmann::json Route::status(Clock::time_point now) const {
     flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
   }
   const auto oldest = queue_.oldest();
+  std::size_t backend_peers = 0;
+  for (const auto& backend : backends_) backend_peers += backend.monitor.presence.peers();
   nlohmann::json spool = nullptr;
   if (spool_) {
     const SpoolStats& stats = spool_->stats();
@@ -741,8 +889,8 @@ nlohmann::json Route::status(Clock::time_point now) const {
       {"backend",
        {{"type", to_string(config_.backend.type)},
         {"endpoints", backend_endpoints_},
-        {"peers", backend_monitor_.presence.peers()},
-        {"up", backend_monitor_.presence.up()}}},
+        {"peers", backend_peers},
+        {"up", backend_up()}}},
       {"queue",
        {{"messages", queue_.size()},
         {"bytes", queue_.bytes()},

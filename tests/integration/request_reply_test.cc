@@ -204,6 +204,82 @@ TEST_CASE("a worker that dies mid-stream loses no request: every one is answered
   CHECK(tidepool.metric("tidepool_replies_total", rpc) == kRequests);
 }
 
+TEST_CASE("workers that die while their replies stream back: tidepool survives, one reply each") {
+  // Regression: libzmq 4.3 aborted tidepool (fq.cpp:112 "!_more") when a connecting
+  // ZMQ_IMMEDIATE backend socket lost its peer while tidepool read a multipart reply from it
+  // (see Route's constructor). Each worker here reads a batch, answers all of it at once and
+  // closes at once (linger 0), so tidepool is reading replies when the connection goes.
+  const int front = free_port();
+  const int back = free_port();
+  constexpr int kRequests = 10000;
+  constexpr int kDyingWorkers = 40;  // each crashed the old code in about 8% of the rounds
+  auto route = request_reply_route("rpc", front, {back});
+  route["queue"] = {{"max_messages", kRequests}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  constexpr std::size_t kBatch = 1000;
+  zmq::context_t context;
+  auto client = dealer_client(context, front, "client");
+  for (int i = 0; i < kRequests; ++i) send_request(client, std::to_string(i));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", rpc, kRequests));
+
+  std::multiset<int> answered;
+  std::atomic<bool> reading{true};
+  std::thread reader([&] {
+    client.set(zmq::sockopt::rcvtimeo, 100);
+    while (reading || answered.size() < kRequests) {
+      std::vector<zmq::message_t> reply;
+      if (!zmq::recv_multipart(client, std::back_inserter(reply))) {
+        if (!reading) break;
+        continue;
+      }
+      const std::string body = reply.back().to_string();
+      answered.insert(std::stoi(body.substr(body.find(':') + 1)));
+    }
+  });
+  struct StopReader {
+    std::atomic<bool>& reading;
+    std::thread& thread;
+    ~StopReader() {
+      reading = false;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_reader{reading, reader};
+  for (int round = 0; round < kDyingWorkers; ++round) {
+    if (tidepool.metric("tidepool_replies_total", rpc) == kRequests) break;
+    zmq::socket_t worker(context, zmq::socket_type::dealer);
+    worker.set(zmq::sockopt::linger, 0);
+    worker.set(zmq::sockopt::rcvtimeo, 10000);
+    bind_port(worker, back);
+    std::vector<std::vector<zmq::message_t>> batch;
+    std::vector<zmq::message_t> request;
+    REQUIRE(zmq::recv_multipart(worker, std::back_inserter(request)));
+    batch.push_back(std::move(request));
+    while (batch.size() < kBatch) {
+      std::vector<zmq::message_t> more;
+      if (!zmq::recv_multipart(worker, std::back_inserter(more), zmq::recv_flags::dontwait)) break;
+      batch.push_back(std::move(more));
+    }
+    for (auto& echo : batch) {
+      echo.back() = zmq::message_t("w" + std::to_string(round) + ":" + echo.back().to_string());
+      zmq::send_multipart(worker, echo);
+    }
+    // Closes here, abruptly, while its replies are on their way.
+  }
+  {
+    Worker last(context, back, "last", -1, zmq::socket_type::dealer);
+    REQUIRE(wait_until([&] { return tidepool.metric("tidepool_replies_total", rpc) == kRequests; },
+                       30s));
+  }
+  reading = false;
+  reader.join();
+  CHECK(tidepool.http("/healthz").first == 200);
+  CHECK(answered.size() == kRequests);
+  for (int i = 0; i < kRequests; ++i) REQUIRE(answered.count(i) == 1);
+  CHECK(tidepool.wait_metric("tidepool_in_flight", rpc, 0));
+}
+
 TEST_CASE("1000 requests outstanding from one DEALER client: no reply lost") {
   const int front = free_port();
   const int back = free_port();

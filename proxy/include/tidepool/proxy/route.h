@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,7 +56,8 @@ class Route {
   // ...or this route carries their results.
   void set_correlation_results(Correlation* correlation) { results_of_ = correlation; }
 
-  // Poll items this route wants now, appended to `items`; handle() gets the same slice back.
+  // Poll items this route wants now, appended to `items` (how many varies); handle() gets
+  // the same slice back.
   void poll_items(std::vector<zmq::pollitem_t>& items, bool stopping);
   void handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping);
   // Timers: periodic flush, TTL, in-flight expiry, reply retries, presence (monitor events),
@@ -85,6 +87,20 @@ class Route {
     zmq::socket_t socket;
     Presence presence;
   };
+  // One backend socket with its own presence. Request-reply gives each connect endpoint a
+  // socket of its own without ZMQ_IMMEDIATE (libzmq 4.3 can abort reading replies on a
+  // connecting ZMQ_IMMEDIATE socket, see route.cc) and forwards to it only while its peer is
+  // up; its bind endpoints share one socket. A pipeline backend is one socket for all.
+  struct Backend {
+    zmq::socket_t socket;
+    Monitor monitor;
+    std::vector<std::string> binds;
+    std::vector<std::string> connects;
+    bool gated = false;  // writable without a peer: forward only while presence.up()
+    std::uint64_t disconnects_seen = 0;  // losses already answered by a requeue
+  };
+  // What each item poll_items() added is, for handle().
+  enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
 
   void open_spool();
   // A message left the queue (forwarded, evicted, expired): its spool record is done.
@@ -95,13 +111,17 @@ class Route {
   void accept(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
   bool forward(protocol::Multipart& message, Clock::time_point now);
-  void read_replies(Clock::time_point now);
+  bool send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now);
+  bool send_message(Backend& backend, protocol::Multipart& message, Clock::time_point now);
+  void read_replies(Backend& backend, Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
   void retry_replies();
-  void requeue_in_flight(Clock::time_point now);
-  void read_monitor(Monitor& monitor, bool backend, Clock::time_point now);
-  void log_handshake_failure(HandshakeFailure failure, bool backend, const zmq::message_t& address,
+  void requeue_in_flight(std::size_t backend, Clock::time_point now);
+  void read_frontend_monitor(Clock::time_point now);
+  void read_backend_monitor(std::size_t backend, Clock::time_point now);
+  void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
                              Clock::time_point now);
+  [[nodiscard]] bool backend_up() const;
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
             std::string_view error = {});
   void note_result(const protocol::Multipart& message, Clock::time_point now);
@@ -115,10 +135,11 @@ class Route {
   RouteConfig config_;
   zmq::context_t& context_;
   zmq::socket_t frontend_;
-  zmq::socket_t backend_;
   Monitor frontend_monitor_;
-  Monitor backend_monitor_;
-  std::vector<std::string> frontend_endpoints_;  // as bound (ephemeral ports resolved)
+  std::vector<Backend> backends_;
+  std::size_t next_backend_ = 0;  // round-robin over the backends that can take a message
+  std::vector<std::pair<PollSlot, std::size_t>> poll_slots_;  // backend index for backend slots
+  std::vector<std::string> frontend_endpoints_;               // as bound (ephemeral ports resolved)
   std::vector<std::string> backend_endpoints_;
 
   MessageQueue queue_;
@@ -130,6 +151,7 @@ class Route {
   struct PendingRequest {
     protocol::Multipart request;  // as received (no sequence frame); frames share payloads
     Clock::time_point sent;
+    std::size_t backend;  // index in backends_: a loss there sends it again
   };
   std::map<std::uint64_t, PendingRequest> pending_;
   std::uint64_t next_sequence_ = 0;
