@@ -11,6 +11,8 @@ jobs=$(nproc)
 start=$SECONDS
 
 section() { printf '\n==== %s (%ds)\n' "$*" $((SECONDS - start)); }
+# The soak prints figures worth quoting; ctest keeps a passing test's output in its log.
+soak_figures() { sed -n '/^soak: /,/RSS MiB/p' "$1/Testing/Temporary/LastTest.log"; }
 
 section "build: warnings as errors"
 cmake -S "$root" -B "$root/build/check" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -23,6 +25,7 @@ section "tests"
 # --repeat: a test that fails intermittently is run again (up to 3 times) and reported;
 # one that fails every time still fails the run.
 ctest --test-dir "$root/build/check" --output-on-failure --repeat until-pass:3 -j "$jobs" -LE "$exclude"
+soak_figures "$root/build/check"
 
 section "build: AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S "$root" -B "$root/build/sanitize" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
@@ -32,6 +35,7 @@ section "tests under sanitizers"
 # The container test builds its own image from source: it has nothing to add here.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$root/build/sanitize" --output-on-failure --repeat until-pass:3 -j "$jobs" -LE "container|fuzz|bench-smoke"
+soak_figures "$root/build/sanitize"
 
 if [[ -x "$root/tests/fuzz/run.sh" ]]; then
   section "fuzzers"

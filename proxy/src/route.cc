@@ -301,15 +301,14 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
   const bool want_out = !queue_.empty() && may_forward_more() && has_token;
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     Backend& backend = backends_[i];
-    const bool up = backend.monitor.presence.up();
     short back_events = 0;
     // A gated socket is writable without a peer: asking then would spin.
-    if (want_out && (!backend.gated || up)) back_events |= ZMQ_POLLOUT;
+    if (want_out && backend.can_take()) back_events |= ZMQ_POLLOUT;
     // Replies wait in the backend's pipe while a client cannot take them (no reply is lost).
     if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
     items.push_back({backend.socket.handle(), 0, back_events, 0});
     poll_slots_.emplace_back(PollSlot::kBackend, i);
-    if (backend.gated && !up) {
+    if (backend.gated && !backend.monitor.presence.up()) {
       // Only its monitor tells when a gated socket has a peer: watched while it has none, so
       // the connect flush starts at the handshake, not at the next housekeeping tick.
       items.push_back({backend.monitor.socket.handle(), 0, ZMQ_POLLIN, 0});
@@ -420,7 +419,7 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
   for (std::size_t tried = 0; tried < backends_.size() && !sent; ++tried) {
     const std::size_t index = (next_backend_ + tried) % backends_.size();
     Backend& backend = backends_[index];
-    if (backend.gated && !backend.monitor.presence.up()) continue;
+    if (!backend.can_take()) continue;
     sent = config_.request_reply() ? send_request(index, message, now)
                                    : send_message(backend, message, now);
     if (sent) next_backend_ = (index + 1) % backends_.size();
@@ -677,13 +676,15 @@ void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
     const bool lost_peer = backend.monitor.presence.disconnects() > backend.disconnects_seen;
     backend.disconnects_seen = backend.monitor.presence.disconnects();
     if (lost_peer && config_.request_reply()) {
-      // On a bound socket libzmq reports the loss a few commands before the connection's pipe
-      // leaves the socket; processing the socket's commands now (ZMQ_EVENTS does) applies a
-      // teardown already queued, so the requests queued again are not sent into that pipe.
-      // A gated socket keeps its pipe: what waits there goes to the next connection, where
-      // the copy sent again makes it a duplicate (ignored), not a loss.
-      (void)backend.socket.get(zmq::sockopt::events);
       requeue_in_flight(index, now);
+      // A bound socket's pipe to the lost peer leaves the socket only a few libzmq commands
+      // after the loss is reported (the teardown passes through libzmq's I/O thread); a
+      // request sent through the socket before that can go into the dead pipe and wait for a
+      // reply that never comes. So nothing goes through it until the next housekeeping tick,
+      // 100 ms on, when the teardown has long happened. A gated socket keeps its pipe across
+      // connections: what waits there goes to the next one, and the copy sent again makes
+      // it a duplicate (ignored), not a loss.
+      if (!backend.gated) backend.paused = true;
     }
     if (change == Presence::Change::kUp) {
       if (!was_up) {
@@ -749,6 +750,7 @@ void Route::on_timer(Clock::time_point now) {
   // on each pass, and presence needs no finer clock (the connect flush itself is driven by
   // the backend turning writable, see handle()).
   read_frontend_monitor(now);
+  for (auto& backend : backends_) backend.paused = false;  // paused a tick ago, if at all
   for (std::size_t i = 0; i < backends_.size(); ++i) read_backend_monitor(i, now);
   if (config_.queue.ttl_ms > 0) {
     std::uint64_t last_sequence = 0;

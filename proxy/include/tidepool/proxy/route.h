@@ -96,8 +96,10 @@ class Route {
     Monitor monitor;
     std::vector<std::string> binds;
     std::vector<std::string> connects;
-    bool gated = false;  // writable without a peer: forward only while presence.up()
+    bool gated = false;   // writable without a peer: forward only while presence.up()
+    bool paused = false;  // a bound socket that just lost a peer: see read_backend_monitor()
     std::uint64_t disconnects_seen = 0;  // losses already answered by a requeue
+    [[nodiscard]] bool can_take() const { return !paused && (!gated || monitor.presence.up()); }
   };
   // What each item poll_items() added is, for handle().
   enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
