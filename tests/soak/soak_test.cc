@@ -18,6 +18,10 @@
 // (ctest's TIMEOUT is sized for the default).
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -27,6 +31,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,6 +113,29 @@ Clock::duration uniform(std::mt19937& rng, std::chrono::duration<Rep, Period> lo
       std::chrono::duration_cast<std::chrono::microseconds>(low).count(),
       std::chrono::duration_cast<std::chrono::microseconds>(high).count());
   return std::chrono::microseconds(pick(rng));
+}
+
+// A free port below the kernel's ephemeral range, for a worker that binds again and again.
+// While it is down its port is free, and the thousands of connections a soak makes take their
+// local ports from the ephemeral range: one that took the worker's port would keep it from
+// binding until that connection ends.
+int free_port_below_ephemeral_range() {
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(std::max(1024, ephemeral_low - 10000), ephemeral_low - 1);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = pick(rng);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  throw std::runtime_error("no free port below the ephemeral range");
 }
 
 // ---- tidepool's memory ---------------------------------------------------------------------
@@ -444,9 +472,9 @@ TEST_CASE("soak: request-reply under flapping workers, client storms and a 200-c
   const auto test_start = Clock::now();
 
   const int front = free_port();
-  const int back1 = free_port();
-  const int back2 = free_port();
-  const int back3 = free_port();
+  const int back1 = free_port_below_ephemeral_range();
+  const int back2 = free_port_below_ephemeral_range();
+  const int back3 = free_port();  // tidepool binds it, once
   auto route = request_reply_route("soak", front, {back1, back2});
   route["backend"]["bind"] = {endpoint(back3)};
   Tidepool tidepool(with_routes({route}));
