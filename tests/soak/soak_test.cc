@@ -42,6 +42,16 @@
 
 using namespace tidepool::test;
 
+#if TIDEPOOL_SANITIZED
+// LeakSanitizer checks this test process at its exit too (tidepool is checked at its own
+// exit, see the end of the test). Once in about fifteen ASan runs of this test, libzmq 4.3.4
+// itself left 440 bytes of this process unfreed, all allocated inside libzmq (by their sizes,
+// one received message's peer metadata: a 56-byte metadata_t and four 96-byte property map
+// nodes), among the ~8000 connections that the clients and workers here open and drop. Leaks
+// whose stack runs through libzmq are therefore not reported for this process; any other is.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libzmq.so\n"; }
+#endif
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
