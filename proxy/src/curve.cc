@@ -125,9 +125,13 @@ std::vector<std::string> load_authorized_keys(const std::string& location,
   std::error_code error;
   if (fs::is_directory(location, error)) {
     std::vector<std::string> keys;
-    for (const auto& entry : fs::directory_iterator(location, error)) {
-      if (entry.path().extension() != ".key" || !entry.is_regular_file()) continue;
-      keys.push_back(read_certificate(entry.path().string(), config_path).public_key);
+    // error_code forms throughout: a directory that changes under us (SIGHUP) or an
+    // unreadable entry is a ConfigError, never an escaped filesystem_error.
+    for (fs::directory_iterator it(location, error), end; !error && it != end;
+         it.increment(error)) {
+      std::error_code type_error;
+      if (it->path().extension() != ".key" || !it->is_regular_file(type_error)) continue;
+      keys.push_back(read_certificate(it->path().string(), config_path).public_key);
     }
     if (error) {
       throw ConfigError(config_path, "cannot list \"" + location + "\": " + error.message());
