@@ -41,8 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // What keygen writes from these keys reads back the same.
         const auto again = tp::parse_curve_certificate(
             certificate->secret_key
-                ? tp::format_secret_certificate(certificate->public_key,
-                                                *certificate->secret_key, "now")
+                ? tp::format_secret_certificate(certificate->public_key, *certificate->secret_key,
+                                                "now")
                 : tp::format_public_certificate(certificate->public_key, "now"));
         check(std::get<tp::CurveCertificate>(again).public_key == certificate->public_key);
       }

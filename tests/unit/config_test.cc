@@ -631,9 +631,8 @@ TEST_CASE("curve: roles per side, required files, check-config shows file names 
   doc = base();
   doc["routes"][0]["backend"]["curve"] = {{"secret_key_file", "s"}};
   CHECK(error_path(doc) == "routes[0].backend.curve.server_public_key_file");
-  doc["routes"][0]["backend"]["curve"] = {{"secret_key_file", "s"},
-                                          {"server_public_key_file", "w"},
-                                          {"authorized_keys", "a"}};
+  doc["routes"][0]["backend"]["curve"] = {
+      {"secret_key_file", "s"}, {"server_public_key_file", "w"}, {"authorized_keys", "a"}};
   CHECK(error_path(doc) == "routes[0].backend.curve.authorized_keys");
   doc["routes"][0]["backend"]["curve"] = "on";
   CHECK(error_path(doc) == "routes[0].backend.curve");
