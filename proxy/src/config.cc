@@ -201,8 +201,9 @@ SocketConfig parse_socket(const json& object, const std::string& path, bool fron
 
 RouteConfig parse_route(const json& object, const std::string& path) {
   RouteConfig route;
-  ObjectReader reader(object, path,
-                      {"name", "frontend", "backend", "queue", "flush", "correlation", "spool"});
+  ObjectReader reader(
+      object, path,
+      {"name", "frontend", "backend", "queue", "flush", "replies", "correlation", "spool"});
   reader.read_string("name", route.name);
   if (route.name.empty()) throw ConfigError(reader.child("name"), "is required (non-empty)");
   for (char c : route.name) {
@@ -255,6 +256,16 @@ RouteConfig parse_route(const json& object, const std::string& path) {
     f.read_uint("interval_ms", route.flush.interval_ms, 10, 86'400'000);
     f.read_number("drain_rate", route.flush.drain_rate);
     f.read_uint("max_in_flight", route.flush.max_in_flight);
+  }
+  if (const json* replies = reader.find("replies")) {
+    if (!router_pair) {
+      throw ConfigError(reader.child("replies"),
+                        "applies to request-reply routes only (a pipeline has no replies)");
+    }
+    ObjectReader r(*replies, reader.child("replies"), {"max_messages", "max_bytes", "timeout_ms"});
+    r.read_uint("max_messages", route.replies.max_messages, 1, 100'000'000);
+    r.read_uint("max_bytes", route.replies.max_bytes, 1);
+    r.read_uint("timeout_ms", route.replies.timeout_ms, 1);
   }
   if (const json* correlation = reader.find("correlation")) {
     CorrelationConfig c;
@@ -514,6 +525,11 @@ json to_json(const Config& config) {
                 {{"interval_ms", r.flush.interval_ms},
                  {"drain_rate", r.flush.drain_rate},
                  {"max_in_flight", r.flush.max_in_flight}}}};
+    if (r.request_reply()) {
+      route["replies"] = {{"max_messages", r.replies.max_messages},
+                          {"max_bytes", r.replies.max_bytes},
+                          {"timeout_ms", r.replies.timeout_ms}};
+    }
     if (r.correlation) {
       route["correlation"] = {{"key", r.correlation->key},
                               {"pair_with", r.correlation->pair_with},

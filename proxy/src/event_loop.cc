@@ -1,11 +1,13 @@
 #include "tidepool/proxy/event_loop.h"
 
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 
 #include "tidepool/proxy/log.h"
@@ -63,6 +65,16 @@ void LoopState::clear_wake() const {
 
 EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
     : config_(config), metrics_(metrics), state_(state), context_(1) {
+  // libzmq 4.3 numbers the clients that set no routing id from rand(), which it never seeds:
+  // every process would hand out the same ids (00 6b 8b 45 67 = glibc's first rand()).
+  // Seeded here, before any ROUTER exists, so ids are not predictable from outside. (What keeps
+  // a reply from reaching another client across a restart is Route's orphan rule; this is
+  // defence in depth.)
+  unsigned int seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+    seed = static_cast<unsigned int>(Clock::now().time_since_epoch().count() ^ getpid());
+  }
+  std::srand(seed);
   // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
   context_.set(zmq::ctxopt::blocky, false);
   // libzmq's zero-copy receive makes small messages point into shared 8 KiB decoder buffers;

@@ -21,8 +21,8 @@ void add_delta(prometheus::Counter& counter, std::uint64_t now, std::uint64_t be
 
 const char* to_label(DropReason reason) {
   static constexpr std::array<const char*, kDropReasons> kNames = {
-      "queue_full", "evicted",  "too_large",  "malformed",
-      "expired",    "shutdown", "unroutable", "spool_error"};
+      "queue_full", "evicted",    "too_large",   "malformed",  "expired",
+      "shutdown",   "unroutable", "spool_error", "slow_client"};
   return kNames[static_cast<std::size_t>(reason)];
 }
 

@@ -58,6 +58,27 @@ zmq::socket_type zmq_type(SocketType type) {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// Sends a whole message without blocking. Only the first frame can block or be unroutable:
+// once it is in, libzmq takes the rest of a started message.
+SendResult send_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
+  const std::size_t frames = message.size();
+  for (std::size_t i = 0; i < frames; ++i) {
+    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
+    if (zmq_msg_send(message[i].handle(), socket.handle(), flags) >= 0) continue;
+    if (i == 0 && zmq_errno() == EAGAIN) return SendResult::kWouldBlock;
+    if (i == 0 && zmq_errno() == EHOSTUNREACH) return SendResult::kUnroutable;
+    throw zmq::error_t();
+  }
+  return SendResult::kSent;
+}
+
+// libzmq names a client that set no ZMQ_ROUTING_ID with an id of its own, a zero byte and a
+// counter (ids starting with a zero byte are reserved for this). Such an id names one
+// connection to this process; an id the client chose names the client, across connections.
+bool names_a_connection(std::string_view routing_id) {
+  return !routing_id.empty() && routing_id.front() == '\0';
+}
+
 bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
   zmq::message_t frame;
   if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
@@ -96,6 +117,11 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
     // A reply for a client that has gone is an error we count, not a silent drop; a full
     // client pipe is EAGAIN we retry, not a drop.
     socket.set(zmq::sockopt::router_mandatory, true);
+    // A client that reconnects with its own routing id takes it over at once, with the replies
+    // still due to it, even while its old connection still looks alive (a host that vanished
+    // without a FIN). Without this libzmq ignores the newcomer and drops its messages
+    // uncounted. A routing id is a bearer name under NULL security: CURVE authenticates.
+    socket.set(zmq::sockopt::router_handover, true);
   }
 }
 
@@ -107,6 +133,7 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       frontend_(context, zmq_type(config.frontend.type)),
       frontend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
       queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
+      replies_(config.replies),
       metrics_(metrics, config.name) {
   const auto max_frame =
       static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
@@ -174,7 +201,7 @@ void Route::open_spool() {
   spool_->replay([&](std::uint64_t sequence, std::vector<std::string_view> frames) {
     protocol::Multipart message;
     for (const auto frame : frames) message.push_back(frame);
-    queue_.push_back(QueuedMessage{std::move(message), now, sequence});
+    queue_.push_back(QueuedMessage{std::move(message), now, sequence, true});
   });
   const SpoolStats& stats = spool_->stats();
   log::info("spool opened", {{"route", config_.name},
@@ -303,9 +330,10 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
     Backend& backend = backends_[i];
     short back_events = 0;
     // A gated socket is writable without a peer: asking then would spin.
-    if (want_out && backend.can_take()) back_events |= ZMQ_POLLOUT;
-    // Replies wait in the backend's pipe while a client cannot take them (no reply is lost).
-    if (config_.request_reply() && reply_backlog_.empty()) back_events |= ZMQ_POLLIN;
+    if (want_out && backend.can_take() && has_slot(backend)) back_events |= ZMQ_POLLOUT;
+    // Always read: a reply a client cannot take waits in that client's own FIFO, so no client
+    // holds back another, and the workers' heartbeats keep being read.
+    if (config_.request_reply()) back_events |= ZMQ_POLLIN;
     items.push_back({backend.socket.handle(), 0, back_events, 0});
     poll_slots_.emplace_back(PollSlot::kBackend, i);
     if (backend.gated && !backend.monitor.presence.up()) {
@@ -383,7 +411,7 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   if (results_of_ != nullptr) note_result(message, now);
 
   // Fast path: nothing queued ahead of it, so sending now cannot reorder.
-  if (queue_.empty() && can_forward(now) && forward(message, now)) {
+  if (queue_.empty() && can_forward(now) && forward(message, now, nullptr)) {
     metrics_.queue_wait.observe(0);
     return;
   }
@@ -412,15 +440,16 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   if (!offered.accepted) drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
 }
 
-bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
+bool Route::forward(protocol::Multipart& message, Clock::time_point now,
+                    const QueuedMessage* origin) {
   const std::size_t bytes = message.bytes();
   bool sent = false;
   // Round-robin over the backends that can take it now.
   for (std::size_t tried = 0; tried < backends_.size() && !sent; ++tried) {
     const std::size_t index = (next_backend_ + tried) % backends_.size();
     Backend& backend = backends_[index];
-    if (!backend.can_take()) continue;
-    sent = config_.request_reply() ? send_request(index, message, now)
+    if (!backend.can_take() || !has_slot(backend)) continue;
+    sent = config_.request_reply() ? send_request(index, message, now, origin)
                                    : send_message(backend, message, now);
     if (sent) next_backend_ = (index + 1) % backends_.size();
   }
@@ -432,7 +461,20 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now) {
   return true;
 }
 
-bool Route::send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now) {
+bool Route::has_slot(const Backend& backend) const {
+  const std::size_t limit = config_.flush.max_in_flight;
+  if (limit == 0 || !config_.request_reply()) return true;
+  // Each backend socket with a peer holds at most its share of max_in_flight, so a worker host
+  // that stops answering (noticed only at its heartbeat timeout) holds no more than its share
+  // and the others keep working.
+  std::size_t up = 0;
+  for (const auto& b : backends_) up += b.monitor.presence.up() ? 1U : 0U;
+  up = std::max<std::size_t>(up, 1);
+  return backend.in_flight < (limit + up - 1) / up;
+}
+
+bool Route::send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
+                         const QueuedMessage* origin) {
   zmq::socket_t& socket = backends_[backend].socket;
   const std::size_t frames = message.size();
   // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied before
@@ -445,6 +487,10 @@ bool Route::send_request(std::size_t backend, protocol::Multipart& message, Cloc
   }
   const std::uint64_t sequence = ++next_sequence_;
   PendingRequest pending{{}, now, backend};
+  if (origin != nullptr) {
+    pending.spool_sequence = origin->spool_sequence;
+    pending.orphan = origin->replayed && names_a_connection(routing_id.to_string_view());
+  }
   pending.request.push_back(std::move(routing_id));
   socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
   for (std::size_t i = 1; i < frames; ++i) {
@@ -454,6 +500,7 @@ bool Route::send_request(std::size_t backend, protocol::Multipart& message, Cloc
     socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   pending_.emplace(sequence, std::move(pending));
+  backends_[backend].in_flight += 1;
   return true;
 }
 
@@ -464,14 +511,7 @@ bool Route::send_message(Backend& backend, protocol::Multipart& message, Clock::
   // that finds the backend full (a 9 MB body takes ~12 ms to scan).
   zmq::message_t body;
   if (correlation_) body.copy(message[frames - 1]);
-  for (std::size_t i = 0; i < frames; ++i) {
-    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
-    if (zmq_msg_send(message[i].handle(), backend.socket.handle(), flags) < 0) {
-      // Only the first frame can block: libzmq accepts the rest of a started message.
-      if (i == 0 && zmq_errno() == EAGAIN) return false;
-      throw zmq::error_t();
-    }
-  }
+  if (send_multipart(backend.socket, message) != SendResult::kSent) return false;
   if (correlation_) {
     const auto key = protocol::extract_field({static_cast<const char*>(body.data()), body.size()},
                                              correlation_->config.key);
@@ -494,7 +534,7 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
       spool_done(head.spool_sequence);
       continue;
     }
-    if (!forward(head.message, now)) {
+    if (!forward(head.message, now, &head)) {
       queue_.push_front(std::move(head));
       break;
     }
@@ -510,7 +550,7 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
 
 void Route::read_replies(Backend& backend, Clock::time_point now) {
-  for (int n = 0; n < kReadBatch && reply_backlog_.empty(); ++n) {
+  for (int n = 0; n < kReadBatch; ++n) {
     protocol::Multipart reply;
     if (!recv_multipart(backend.socket, reply)) return;
     deliver_reply(std::move(reply), now);
@@ -534,7 +574,8 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
     return;
   }
   metrics_.request_duration.observe(seconds(now - pending->second.sent));
-  pending_.erase(pending);
+  const bool orphan = pending->second.orphan;
+  erase_pending(pending);
   protocol::Multipart to_client;
   for (std::size_t i = 0; i < reply.size(); ++i) {
     if (i != 1) to_client.push_back(std::move(reply[i]));
@@ -543,53 +584,92 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
     drop(DropReason::kMalformed, 1, now, "reply without an empty delimiter frame dropped");
     return;
   }
-  reply_backlog_.push_back(std::move(to_client));
-  retry_replies();
+  if (orphan) {
+    drop(DropReason::kUnroutable, 1, now,
+         "reply to a request accepted before a restart dropped: its client had no routing id of "
+         "its own, and the connection that id named ended with the old process");
+    return;
+  }
+  // Behind the replies already waiting for this client, if any: each client gets its own in
+  // order.
+  if (!replies_.waiting(protocol::routing_id(to_client))) {
+    const SendResult result = send_multipart(frontend_, to_client);
+    if (result == SendResult::kSent) {
+      counters_.replies += 1;
+      return;
+    }
+    if (result == SendResult::kUnroutable) {
+      drop(DropReason::kUnroutable, 1, now, "reply for a client that has gone dropped");
+      return;
+    }
+  }
+  const std::size_t dropped = replies_.push(std::move(to_client), now);
+  if (dropped > 0) {
+    drop(DropReason::kSlowClient, dropped, now,
+         "client not reading its replies: its oldest waiting replies dropped "
+         "(replies.max_messages, replies.max_bytes)");
+  }
+}
+
+void Route::erase_pending(Pending::iterator it) {
+  backends_[it->second.backend].in_flight -= 1;
+  pending_.erase(it);
 }
 
 void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
   // libzmq does not say which of a socket's peers held which request, so every unanswered
   // request sent through that socket goes back to the head of the queue, oldest first; a
   // reply that still comes for the old copy is recognised by its sequence and ignored.
-  std::vector<std::map<std::uint64_t, PendingRequest>::iterator> lost;
+  std::vector<Pending::iterator> lost;
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (it->second.backend == backend) lost.push_back(it);
   }
   if (lost.empty()) return;
-  for (auto it = lost.rbegin(); it != lost.rend(); ++it) {
-    queue_.push_front(QueuedMessage{std::move((*it)->second.request), now});
-    pending_.erase(*it);
+  // They count against the queue's bounds like new arrivals. `block` keeps them all (the
+  // frontend then stays unread until the queue is under its bounds again); the drop policies
+  // keep what fits: drop-newest refuses the newest of them, drop-oldest the oldest.
+  const bool block = config_.queue.overflow == Overflow::kBlock;
+  const bool keep_oldest = config_.queue.overflow != Overflow::kDropOldest;
+  std::size_t count = queue_.size();
+  std::size_t bytes = queue_.bytes();
+  std::vector<bool> keep(lost.size(), true);
+  for (std::size_t k = 0; k < lost.size() && !block; ++k) {
+    const std::size_t i = keep_oldest ? k : lost.size() - 1 - k;
+    const std::size_t size = lost[i]->second.request.bytes();
+    keep[i] = count < queue_.max_messages() && bytes + size <= queue_.max_bytes();
+    if (keep[i]) {
+      count += 1;
+      bytes += size;
+    }
+  }
+  std::size_t refused = 0;
+  for (std::size_t k = lost.size(); k-- > 0;) {
+    PendingRequest& request = lost[k]->second;
+    if (keep[k]) {
+      queue_.push_front(QueuedMessage{std::move(request.request), now, 0, request.orphan});
+    } else {
+      ++refused;
+    }
+    erase_pending(lost[k]);
   }
   const Backend& lost_from = backends_[backend];
   log::info("backend peer lost: unanswered requests queued again",
             {{"route", config_.name},
              {"endpoint", lost_from.connects.empty() ? "bound" : lost_from.connects.front()},
-             {"requests", std::to_string(lost.size())}});
+             {"requests", std::to_string(lost.size() - refused)}});
+  if (refused > 0) {
+    drop(keep_oldest ? DropReason::kQueueFull : DropReason::kEvicted, refused, now,
+         "queue full: requests of a lost backend peer could not be queued again");
+  }
 }
 
-void Route::retry_replies() {
-  while (!reply_backlog_.empty()) {
-    protocol::Multipart& reply = reply_backlog_.front();
-    const std::size_t frames = reply.size();
-    bool unroutable = false;
-    bool blocked = false;
-    for (std::size_t i = 0; i < frames; ++i) {
-      const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
-      if (zmq_msg_send(reply[i].handle(), frontend_.handle(), flags) < 0) {
-        if (i != 0) throw zmq::error_t();
-        blocked = zmq_errno() == EAGAIN;
-        unroutable = zmq_errno() == EHOSTUNREACH;
-        if (!blocked && !unroutable) throw zmq::error_t();
-        break;
-      }
-    }
-    if (blocked) return;  // that client's pipe is full: try again shortly
-    reply_backlog_.pop_front();
-    if (unroutable) {
-      drop(DropReason::kUnroutable, 1, Clock::now(), "reply for a client that has gone dropped");
-    } else {
-      counters_.replies += 1;
-    }
+void Route::retry_replies(Clock::time_point now) {
+  const auto outcome = replies_.drain(
+      [this](protocol::Multipart& reply) { return send_multipart(frontend_, reply); });
+  counters_.replies += outcome.delivered;
+  if (outcome.unroutable > 0) {
+    drop(DropReason::kUnroutable, outcome.unroutable, now,
+         "reply for a client that has gone dropped");
   }
 }
 
@@ -724,7 +804,7 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
 
 Clock::time_point Route::next_deadline(Clock::time_point now) const {
   Clock::time_point next = std::min(next_periodic_flush_, next_housekeeping_);
-  if (!reply_backlog_.empty()) next = std::min(next, now + kReplyRetry);
+  if (!replies_.empty()) next = std::min(next, now + kReplyRetry);
   if (spool_ && spool_->needs_tick()) {
     next = std::min(next, now + std::chrono::milliseconds(config_.spool->fsync_interval_ms));
   }
@@ -738,7 +818,7 @@ Clock::time_point Route::next_deadline(Clock::time_point now) const {
 void Route::on_timer(Clock::time_point now) {
   // Cheap when there is nothing to do: writes the lazy done record, fsyncs when due.
   if (spool_) spool_->tick(now);
-  if (!reply_backlog_.empty()) retry_replies();
+  if (!replies_.empty()) retry_replies(now);
   if (now >= next_periodic_flush_) {
     flush(FlushTrigger::kPeriodic, now);
     next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
@@ -761,8 +841,13 @@ void Route::on_timer(Clock::time_point now) {
       spool_done(last_sequence);
     }
   }
+  if (const std::size_t expired = replies_.expire(now); expired > 0) {
+    drop(DropReason::kSlowClient, expired, now,
+         "replies waited longer than replies.timeout_ms for a client that does not read: "
+         "dropped");
+  }
   while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
-    pending_.erase(pending_.begin());
+    erase_pending(pending_.begin());
     counters_.correlation_timeouts += 1;
   }
   if (correlation_) {
@@ -773,7 +858,7 @@ void Route::on_timer(Clock::time_point now) {
   handshake_log_.tick(now);
 }
 
-bool Route::drained() const { return queue_.empty() && reply_backlog_.empty() && pending_.empty(); }
+bool Route::drained() const { return queue_.empty() && replies_.empty() && pending_.empty(); }
 
 void Route::drop_remaining(DropReason reason) {
   std::size_t spooled = 0;
@@ -795,9 +880,8 @@ void Route::drop_remaining(DropReason reason) {
   if (messages > spooled) {
     drop(reason, messages - spooled, Clock::now(), "messages still queued at exit dropped");
   }
-  if (!reply_backlog_.empty()) {
-    drop(reason, reply_backlog_.size(), Clock::now(), "replies still undelivered at exit dropped");
-    reply_backlog_.clear();
+  if (!replies_.empty()) {
+    drop(reason, replies_.clear(), Clock::now(), "replies still undelivered at exit dropped");
   }
 }
 
@@ -901,7 +985,8 @@ nlohmann::json Route::status(Clock::time_point now) const {
         {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
         {"overflow", to_string(config_.queue.overflow)}}},
       {"in_flight", in_flight()},
-      {"reply_backlog", reply_backlog_.size()},
+      {"reply_backlog", replies_.messages()},
+      {"reply_backlog_clients", replies_.clients()},
       {"received", counters_.received_messages},
       {"forwarded", counters_.forwarded_messages},
       {"replies", counters_.replies},

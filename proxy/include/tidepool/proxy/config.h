@@ -74,6 +74,15 @@ struct FlushConfig {
   std::size_t max_in_flight = 0;    // 0: unlimited
 };
 
+// Request-reply: replies waiting for one client that does not take them (its pipe is full).
+// Each client has its own bounds, so a client that stops reading holds only its own replies
+// and never delays anyone else's; past a bound its oldest replies are dropped (`slow_client`).
+struct ReplyConfig {
+  std::size_t max_messages = 1000;      // per client; libzmq's own default HWM
+  std::size_t max_bytes = 64ULL << 20;  // per client
+  std::int64_t timeout_ms = 60000;      // a reply waiting longer than this is dropped
+};
+
 struct CorrelationConfig {
   std::string key = "request_id";
   std::string pair_with;
@@ -100,6 +109,7 @@ struct RouteConfig {
   SocketConfig backend;
   QueueConfig queue;
   FlushConfig flush;
+  ReplyConfig replies;  // request-reply only
   std::optional<CorrelationConfig> correlation;
   std::optional<SpoolConfig> spool;
 

@@ -25,8 +25,9 @@ enum class DropReason : std::uint8_t {
   kShutdown,
   kUnroutable,
   kSpoolError,  // the spool could not store it (disk full, I/O error, spool at max_bytes)
+  kSlowClient,  // a reply for a client that did not read it, past its bound or its deadline
 };
-inline constexpr std::size_t kDropReasons = 8;
+inline constexpr std::size_t kDropReasons = 9;
 const char* to_label(DropReason reason);
 
 enum class FlushTrigger : std::uint8_t { kConnect, kPeriodic, kManual, kShutdown, kWritable };

@@ -19,6 +19,7 @@
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/presence.h"
 #include "tidepool/proxy/queue.h"
+#include "tidepool/proxy/reply_queues.h"
 #include "tidepool/proxy/spool.h"
 
 namespace tidepool::proxy {
@@ -99,6 +100,7 @@ class Route {
     bool gated = false;   // writable without a peer: forward only while presence.up()
     bool paused = false;  // a bound socket that just lost a peer: see read_backend_monitor()
     std::uint64_t disconnects_seen = 0;  // losses already answered by a requeue
+    std::size_t in_flight = 0;           // request-reply: requests sent through it, unanswered
     [[nodiscard]] bool can_take() const { return !paused && (!gated || monitor.presence.up()); }
   };
   // What each item poll_items() added is, for handle().
@@ -112,13 +114,16 @@ class Route {
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
-  bool forward(protocol::Multipart& message, Clock::time_point now);
-  bool send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now);
+  bool forward(protocol::Multipart& message, Clock::time_point now, const QueuedMessage* origin);
+  bool send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
+                    const QueuedMessage* origin);
   bool send_message(Backend& backend, protocol::Multipart& message, Clock::time_point now);
   void read_replies(Backend& backend, Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
-  void retry_replies();
+  void retry_replies(Clock::time_point now);
   void requeue_in_flight(std::size_t backend, Clock::time_point now);
+  void enforce_queue_bound(Clock::time_point now);
+  [[nodiscard]] bool has_slot(const Backend& backend) const;
   void read_frontend_monitor(Clock::time_point now);
   void read_backend_monitor(std::size_t backend, Clock::time_point now);
   void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
@@ -146,7 +151,7 @@ class Route {
 
   MessageQueue queue_;
   std::unique_ptr<Spool> spool_;  // mirrors the queue's messages on disk, when configured
-  std::deque<protocol::Multipart> reply_backlog_;  // replies a client could not take yet
+  ReplyQueues replies_;           // replies a client could not take yet, per client
   // Request-reply: each forwarded request carries a sequence frame after the routing id
   // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a
   // lost backend peer held can be sent again. Ordered by sequence, i.e. by send time.
@@ -154,8 +159,15 @@ class Route {
     protocol::Multipart request;  // as received (no sequence frame); frames share payloads
     Clock::time_point sent;
     std::size_t backend;  // index in backends_: a loss there sends it again
+    std::uint64_t spool_sequence = 0;
+    // Accepted by an earlier process from a client whose routing id libzmq assigned: that id
+    // named a connection to the old process, and a client of this one may hold it now, so the
+    // reply has no rightful client (counted as unroutable, never sent).
+    bool orphan = false;
   };
-  std::map<std::uint64_t, PendingRequest> pending_;
+  using Pending = std::map<std::uint64_t, PendingRequest>;
+  void erase_pending(Pending::iterator it);
+  Pending pending_;
   std::uint64_t next_sequence_ = 0;
   std::unique_ptr<Correlation> correlation_;  // this route's requests, if correlated
   Correlation* results_of_ = nullptr;         // requests this route's results answer
