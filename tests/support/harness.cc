@@ -267,4 +267,33 @@ std::optional<int> Tidepool::wait_exit(std::chrono::milliseconds timeout) {
 
 std::string Tidepool::log() const { return read_file(directory_ + "/stderr.log"); }
 
+Peer::Peer(const std::vector<std::string>& argv) : directory_(make_temp_directory()) {
+  pid_ = spawn(argv, directory_ + "/output.log", {});
+}
+
+Peer::~Peer() {
+  ::kill(pid_, SIGCONT);  // a stopped peer cannot die of SIGKILL until continued on some kernels
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  std::filesystem::remove_all(directory_);
+}
+
+void Peer::signal(int number) const { ::kill(pid_, number); }
+
+bool Peer::wait_output(const std::string& text, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return output().find(text) != std::string::npos; }, timeout);
+}
+
+std::string Peer::output() const { return read_file(directory_ + "/output.log"); }
+
+std::unique_ptr<Peer> start_echo_worker(int port, const std::string& name, int delay_ms) {
+  auto peer = std::make_unique<Peer>(std::vector<std::string>{
+      "/usr/bin/python3", std::string(TIDEPOOL_SOURCE_DIR) + "/tests/support/echo_worker.py",
+      std::to_string(port), name, std::to_string(delay_ms)});
+  if (!peer->wait_output("ready")) {
+    throw std::runtime_error("echo worker did not start: " + peer->output());
+  }
+  return peer;
+}
+
 }  // namespace tidepool::test

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,5 +94,29 @@ class Tidepool {
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
 };
+
+// An independent peer: a program (e.g. a python3-zmq script under tests/support/) run as its
+// own process, killed at destruction. Its stdout and stderr go to a log read on demand.
+class Peer {
+ public:
+  explicit Peer(const std::vector<std::string>& argv);
+  ~Peer();
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  void signal(int number) const;
+  // Waits until its output contains `text`.
+  bool wait_output(const std::string& text, std::chrono::milliseconds timeout = 10s) const;
+  [[nodiscard]] std::string output() const;
+
+ private:
+  std::string directory_;
+  pid_t pid_ = -1;
+};
+
+// Runs tests/support/echo_worker.py: a DEALER worker bound on 127.0.0.1:port answering
+// "<name>:<body>", each after `delay_ms`; returns once it is bound.
+std::unique_ptr<Peer> start_echo_worker(int port, const std::string& name, int delay_ms = 0);
 
 }  // namespace tidepool::test
