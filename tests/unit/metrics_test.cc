@@ -109,8 +109,8 @@ const Family kFamilies[] = {
 }  // namespace
 
 TEST_CASE("labels match DESIGN §7") {
-  const char* reasons[] = {"queue_full", "evicted",  "too_large",  "malformed",
-                           "expired",    "shutdown", "unroutable", "spool_error"};
+  const char* reasons[] = {"queue_full", "evicted",    "too_large",   "malformed",  "expired",
+                           "shutdown",   "unroutable", "spool_error", "slow_client"};
   static_assert(std::size(reasons) == kDropReasons);
   for (std::size_t i = 0; i < kDropReasons; ++i) {
     CHECK(std::string(to_label(static_cast<DropReason>(i))) == reasons[i]);
