@@ -22,6 +22,10 @@ constexpr auto kReplyTimeout = 10min;
 // With ROUTER_MANDATORY, POLLOUT says "some client has room", not "this one has": a reply
 // that would block is retried on this timer instead of spinning on POLLOUT.
 constexpr auto kReplyRetry = 1ms;
+// A client that stays full (it stopped reading) is retried ever less often, up to this: its
+// replies then wait at most this much longer once it reads again, and the loop does not wake
+// a thousand times a second for it while everyone else is served.
+constexpr auto kReplyRetryMax = 50ms;
 // TTL, in-flight expiry and log summaries need no finer clock than this.
 constexpr auto kHousekeeping = 100ms;
 // libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
@@ -602,6 +606,10 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
       drop(DropReason::kUnroutable, 1, now, "reply for a client that has gone dropped");
       return;
     }
+    // A client that starts waiting is retried soon, whatever others taught the back-off.
+    reply_retry_ = kReplyRetry;
+    next_reply_retry_ =
+        replies_.empty() ? now + kReplyRetry : std::min(next_reply_retry_, now + kReplyRetry);
   }
   const std::size_t dropped = replies_.push(std::move(to_client), now);
   if (dropped > 0) {
@@ -667,6 +675,10 @@ void Route::retry_replies(Clock::time_point now) {
   const auto outcome = replies_.drain(
       [this](protocol::Multipart& reply) { return send_multipart(frontend_, reply); });
   counters_.replies += outcome.delivered;
+  const bool moved = outcome.delivered > 0 || outcome.unroutable > 0;
+  reply_retry_ = moved ? kReplyRetry
+                       : std::clamp<Clock::duration>(2 * reply_retry_, kReplyRetry, kReplyRetryMax);
+  next_reply_retry_ = now + reply_retry_;
   if (outcome.unroutable > 0) {
     drop(DropReason::kUnroutable, outcome.unroutable, now,
          "reply for a client that has gone dropped");
@@ -804,7 +816,7 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
 
 Clock::time_point Route::next_deadline(Clock::time_point now) const {
   Clock::time_point next = std::min(next_periodic_flush_, next_housekeeping_);
-  if (!replies_.empty()) next = std::min(next, now + kReplyRetry);
+  if (!replies_.empty()) next = std::min(next, next_reply_retry_);
   if (spool_ && spool_->needs_tick()) {
     next = std::min(next, now + std::chrono::milliseconds(config_.spool->fsync_interval_ms));
   }
@@ -818,7 +830,7 @@ Clock::time_point Route::next_deadline(Clock::time_point now) const {
 void Route::on_timer(Clock::time_point now) {
   // Cheap when there is nothing to do: writes the lazy done record, fsyncs when due.
   if (spool_) spool_->tick(now);
-  if (!replies_.empty()) retry_replies(now);
+  if (!replies_.empty() && now >= next_reply_retry_) retry_replies(now);
   if (now >= next_periodic_flush_) {
     flush(FlushTrigger::kPeriodic, now);
     next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);

@@ -150,8 +150,10 @@ class Route {
   std::vector<std::string> backend_endpoints_;
 
   MessageQueue queue_;
-  std::unique_ptr<Spool> spool_;  // mirrors the queue's messages on disk, when configured
-  ReplyQueues replies_;           // replies a client could not take yet, per client
+  std::unique_ptr<Spool> spool_;   // mirrors the queue's messages on disk, when configured
+  ReplyQueues replies_;            // replies a client could not take yet, per client
+  Clock::duration reply_retry_{};  // grows while no waiting reply can be delivered
+  Clock::time_point next_reply_retry_;
   // Request-reply: each forwarded request carries a sequence frame after the routing id
   // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a
   // lost backend peer held can be sent again. Ordered by sequence, i.e. by send time.
