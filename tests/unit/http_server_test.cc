@@ -271,3 +271,20 @@ TEST_CASE("http_get times out on a server that never answers") {
   CHECK(contains(error, "within the timeout"));
   CHECK(took < 5s);
 }
+
+TEST_CASE("http_get tries every address: a name whose first address refuses still connects") {
+  // "localhost" on a stock Debian is ::1 then 127.0.0.1 (or the reverse); the server listens
+  // on 127.0.0.1 only. Whatever this machine's /etc/hosts says, an IPv4-only server must be
+  // found through the name.
+  Fixture f;
+  std::string error;
+  const auto reply = tidepool::proxy::http_get("localhost:" + std::to_string(f.server.port()),
+                                               "/readyz", 5000ms, error);
+  REQUIRE_MESSAGE(reply.has_value(), error);
+  CHECK(reply->status == 503);
+  // Every address refusing: the error names the address asked for.
+  const std::string closed = "localhost:" + std::to_string(closed_port());
+  CHECK_FALSE(tidepool::proxy::http_get(closed, "/healthz", 2000ms, error));
+  CHECK(contains(error, closed));
+  CHECK(contains(error, "127.0.0.1"));
+}
