@@ -6,8 +6,10 @@
 #                                  clang for the fuzzers, podman for the container test)
 set -euo pipefail
 
+# prometheus-cpp-dev pulls in libcivetweb-dev (its CMake config looks for civetweb for the
+# pull component); tidepool uses only prometheus-cpp's core and serves HTTP itself.
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
-                prometheus-cpp-dev libcivetweb-dev doctest-dev)
+                prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
 test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
                podman buildah runc debootstrap uidmap docker-compose)
