@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <string_view>
+#include <system_error>
 
 #include "tidepool/proxy/log.h"
 
@@ -47,6 +48,9 @@ constexpr int kAcceptBatch = 128;
 constexpr auto kAcceptPause = 100ms;
 // Reads per readiness event on one connection; level-triggered epoll calls again for the rest.
 constexpr int kReadsPerEvent = 16;
+
+// strerror's text without its static buffer: this runs on the server's thread too.
+std::string error_text(int error) { return std::generic_category().message(error); }
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -140,7 +144,7 @@ int open_listener(const std::string& listen, int& port) {
   }
 
   const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw fail(std::string("socket: ") + std::strerror(errno));
+  if (fd < 0) throw fail(std::string("socket: ") + error_text(errno));
   const int one = 1;
   // A restart must not wait for the last run's connections in TIME_WAIT; a live listener on
   // the port still makes bind fail.
@@ -154,7 +158,7 @@ int open_listener(const std::string& listen, int& port) {
       ::listen(fd, 4096) != 0) {
     const int error = errno;
     ::close(fd);
-    throw fail(std::string("cannot listen there: ") + std::strerror(error) +
+    throw fail(std::string("cannot listen there: ") + error_text(error) +
                " (address in use, or not an address of this host)");
   }
   sockaddr_storage bound{};
@@ -206,7 +210,7 @@ std::size_t raise_open_file_limit() {
     raised.rlim_cur = limit.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
       log::warn("cannot raise the open file limit",
-                {{"soft", std::to_string(limit.rlim_cur)}, {"error", std::strerror(errno)}});
+                {{"soft", std::to_string(limit.rlim_cur)}, {"error", error_text(errno)}});
     }
   }
   return open_file_limit();
@@ -239,7 +243,7 @@ class HttpServer::Connections {
           ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout_ms(now));
       if (count < 0) {
         if (errno == EINTR) continue;
-        log::error("http server stopped", {{"error", std::strerror(errno)}});
+        log::error("http server stopped", {{"error", error_text(errno)}});
         return;
       }
       for (int i = 0; i < count; ++i) {
@@ -466,7 +470,7 @@ HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopSt
     for (const int fd : {listen_fd_, epoll_fd_, stop_fd_}) {
       if (fd >= 0) ::close(fd);
     }
-    throw StartupError(std::string("http server: ") + std::strerror(error));
+    throw StartupError(std::string("http server: ") + error_text(error));
   }
   for (const auto& [fd, key] : {std::pair{listen_fd_, kListenKey}, std::pair{stop_fd_, kStopKey}}) {
     epoll_event event{};

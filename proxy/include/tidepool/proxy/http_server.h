@@ -27,12 +27,12 @@ class HttpServer {
     // RLIMIT_NOFILE (at least 16) as well, so ZeroMQ keeps fds for its peers.
     std::size_t max_connections = 4096;
     // A request head (request line and headers) larger than this is answered 431.
-    std::size_t max_request_head = 16 * 1024;
+    std::size_t max_request_head = std::size_t{16} * 1024;
     // A connection's whole life, from accept to the last byte of the answer.
     std::chrono::milliseconds deadline{10'000};
     // Answers buffered for clients that read slowly, all connections together; above it the
     // oldest such connection is closed.
-    std::size_t max_buffered_output = 32 * 1024 * 1024;
+    std::size_t max_buffered_output = std::size_t{32} * 1024 * 1024;
   };
 
   // Listens on HOST:PORT; throws StartupError when it cannot. HOST is an IPv4 or bracketed
