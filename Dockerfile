@@ -10,7 +10,7 @@ LABEL org.opencontainers.image.title="tidepool-builder"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
-      libzmq3-dev cppzmq-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev doctest-dev \
+      libzmq3-dev cppzmq-dev nlohmann-json3-dev prometheus-cpp-dev doctest-dev \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 WORKDIR /src
@@ -34,7 +34,7 @@ LABEL org.opencontainers.image.title="tidepool" \
 # Only the shared libraries the binary links against (libstdc++ is in the base image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libzmq5 libprometheus-cpp-core1.0 libcivetweb1 \
+      libzmq5 libprometheus-cpp-core1.0 \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 COPY --from=builder /src/build/proxy/tidepool /usr/local/bin/tidepool

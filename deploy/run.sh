@@ -4,7 +4,7 @@
 #   deploy/run.sh --config FILE        your config
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$root/deploy/setup-debian.sh" build
+"$root/deploy/setup-debian.sh" run
 build="$root/build/release"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTIDEPOOL_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" --target tidepool >/dev/null

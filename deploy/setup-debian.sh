@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages tidepool needs; installs nothing that is already there.
 #   deploy/setup-debian.sh build   compiler, CMake and the libraries (to build and run)
+#   deploy/setup-debian.sh run     build + curl (deploy/run.sh: the README's "Try it" uses it)
 #   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
 #                                  clang for the fuzzers, podman for the container test)
 set -euo pipefail
 
+# prometheus-cpp-dev pulls in libcivetweb-dev (its CMake config looks for civetweb for the
+# pull component); tidepool uses only prometheus-cpp's core and serves HTTP itself.
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
-                prometheus-cpp-dev libcivetweb-dev doctest-dev)
+                prometheus-cpp-dev doctest-dev)
+run_packages=(curl)
 test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
                podman buildah runc debootstrap uidmap docker-compose)
 
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;
+  run) wanted=("${build_packages[@]}" "${run_packages[@]}") ;;
   test) wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 
 missing=()

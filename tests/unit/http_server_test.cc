@@ -1,3 +1,6 @@
+// HttpServer: the endpoints' answers, the wire (HEAD, 404, 405, 400, 431), deadlines and the
+// connection cap; and http_get, the client behind `tidepool status` and `healthcheck`.
+
 #include "tidepool/proxy/http_server.h"
 
 #include <arpa/inet.h>
@@ -64,6 +67,46 @@ int closed_port() {
 bool readable(int fd) {
   pollfd item{fd, POLLIN, 0};
   return ::poll(&item, 1, 0) == 1;
+}
+
+// A plain TCP connection to 127.0.0.1:port (blocking), for requests http_get cannot send.
+int connect_raw(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  return fd;
+}
+
+// Everything the server sends until it closes (or `timeout` passes: then "TIMEOUT" is added).
+std::string read_to_eof(int fd, std::chrono::milliseconds timeout = 5000ms) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd item{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&item, 1, static_cast<int>(left.count())) != 1) {
+      return text + "TIMEOUT";
+    }
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return text;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+// Sends `request` on a new connection and returns the whole answer.
+std::string exchange(int port, const std::string& request) {
+  const int fd = connect_raw(port);
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string answer = read_to_eof(fd);
+  ::close(fd);
+  return answer;
 }
 
 }  // namespace
@@ -270,4 +313,144 @@ TEST_CASE("http_get times out on a server that never answers") {
   CHECK_FALSE(reply.has_value());
   CHECK(contains(error, "within the timeout"));
   CHECK(took < 5s);
+}
+
+TEST_CASE("HEAD answers the headers of GET without the body") {
+  Fixture f;
+  f.state.heartbeat();
+  const std::string answer = exchange(f.server.port(), "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(contains(answer, "\r\nContent-Length: 3\r\n"));
+  CHECK(contains(answer, "\r\nConnection: close\r\n"));
+  CHECK(answer.ends_with("\r\n\r\n"));
+  const std::string get = exchange(f.server.port(), "GET /healthz HTTP/1.1\r\n\r\n");
+  CHECK(get.ends_with("\r\n\r\nok\n"));
+}
+
+TEST_CASE("on the wire: unknown paths 404, wrong methods 405, a query string is ignored") {
+  Fixture f;
+  f.state.heartbeat();
+  const int port = f.server.port();
+  CHECK(exchange(port, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 Not Found\r\n"));
+  CHECK(exchange(port, "GET /healthz/x HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
+  CHECK(exchange(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
+  CHECK(exchange(port, "DELETE /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+  CHECK(exchange(port, "GET /flush HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+  CHECK_FALSE(f.state.take_flush_request());
+  CHECK(exchange(port, "GET /healthz?verbose=1 HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+  // Bare newlines are accepted as well as CRLF.
+  CHECK(exchange(port, "GET /healthz HTTP/1.0\n\n").starts_with("HTTP/1.1 200 "));
+  CHECK(exchange(port, "nonsense\r\n\r\n").starts_with("HTTP/1.1 400 Bad Request\r\n"));
+}
+
+TEST_CASE("POST /flush with a body: answered 200, the unread body does not reset the answer") {
+  Fixture f;
+  const std::string body(2000, 'x');
+  const std::string answer =
+      exchange(f.server.port(), "POST /flush HTTP/1.1\r\nContent-Length: 2000\r\n\r\n" + body);
+  CHECK(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(answer.ends_with("flush requested\n"));
+  CHECK(f.state.take_flush_request());
+}
+
+TEST_CASE("a request head over the limit is 431, and the connection is closed") {
+  Fixture f;
+  const int fd = connect_raw(f.server.port());
+  std::string request = "GET /healthz HTTP/1.1\r\nX-Big: ";
+  request.append(20 * 1024, 'a');  // over the 16 KiB limit, never a blank line
+  // The server may answer and stop reading before all of it is sent.
+  (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  const std::string answer = read_to_eof(fd);
+  ::close(fd);
+  CHECK(answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+  CHECK_FALSE(contains(answer, "TIMEOUT"));
+  // A head just under the limit is served.
+  std::string fits = "GET /readyz HTTP/1.1\r\nX-Big: ";
+  fits.append(15 * 1024, 'a');
+  CHECK(exchange(f.server.port(), fits + "\r\n\r\n").starts_with("HTTP/1.1 503 "));
+}
+
+TEST_CASE("a partial request, or none, is closed at the connection's deadline") {
+  Metrics metrics("x");
+  LoopState state;
+  HttpServer::Limits limits;
+  limits.deadline = 300ms;
+  HttpServer server("127.0.0.1:0", metrics, state, limits);
+  const auto start = std::chrono::steady_clock::now();
+  const int partial = connect_raw(server.port());
+  const int idle = connect_raw(server.port());
+  const std::string half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  REQUIRE(::send(partial, half.data(), half.size(), 0) == static_cast<ssize_t>(half.size()));
+  const std::string answer = read_to_eof(partial);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+  CHECK(took >= 250ms);
+  CHECK(took < 3s);
+  CHECK(read_to_eof(idle).empty());  // closed without a word: it asked nothing
+  ::close(partial);
+  ::close(idle);
+  // Meanwhile, and after, others are served.
+  std::string error;
+  CHECK(tidepool::proxy::http_get("127.0.0.1:" + std::to_string(server.port()), "/readyz", 2000ms,
+                                  error));
+}
+
+TEST_CASE("at the connection cap, the oldest idle connection is closed, never the probe") {
+  Metrics metrics("x");
+  LoopState state;
+  state.heartbeat();
+  HttpServer::Limits limits;
+  limits.max_connections = 8;
+  HttpServer server("127.0.0.1:0", metrics, state, limits);
+  CHECK(server.max_connections() == 8);
+  std::vector<int> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(connect_raw(server.port()));
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply = tidepool::proxy::http_get("127.0.0.1:" + std::to_string(server.port()),
+                                               "/healthz", 5000ms, error);
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  REQUIRE_MESSAGE(reply.has_value(), error);
+  CHECK(reply->status == 200);
+  // The first ones were closed to make room (EOF), the newest are still open.
+  CHECK(read_to_eof(idle.front(), 2000ms).empty());
+  CHECK(read_to_eof(idle.back(), 200ms) == "TIMEOUT");
+  for (const int fd : idle) ::close(fd);
+}
+
+TEST_CASE("the connection cap is held to a quarter of the fd limit") {
+  Fixture f;
+  CHECK(f.server.max_connections() <= 4096);
+  CHECK(f.server.max_connections() >= 16);
+}
+
+TEST_CASE("localhost as the listen host binds 127.0.0.1") {
+  Metrics metrics("x");
+  LoopState state;
+  HttpServer server("localhost:0", metrics, state);
+  std::string error;
+  const auto reply = tidepool::proxy::http_get("127.0.0.1:" + std::to_string(server.port()),
+                                               "/readyz", 2000ms, error);
+  REQUIRE_MESSAGE(reply.has_value(), error);
+  CHECK(reply->status == 503);
+  CHECK_THROWS_AS(HttpServer("256.1.1.1:0", metrics, state), tidepool::proxy::StartupError);
+  CHECK_THROWS_AS(HttpServer("127.0.0.1:70000", metrics, state), tidepool::proxy::StartupError);
+}
+
+TEST_CASE("http_get tries every address: a name whose first address refuses still connects") {
+  // "localhost" on a stock Debian is ::1 then 127.0.0.1 (or the reverse); the server listens
+  // on 127.0.0.1 only. Whatever this machine's /etc/hosts says, an IPv4-only server must be
+  // found through the name.
+  Fixture f;
+  std::string error;
+  const auto reply = tidepool::proxy::http_get("localhost:" + std::to_string(f.server.port()),
+                                               "/readyz", 5000ms, error);
+  REQUIRE_MESSAGE(reply.has_value(), error);
+  CHECK(reply->status == 503);
+  // Every address refusing: the error names the address asked for.
+  const std::string closed = "localhost:" + std::to_string(closed_port());
+  CHECK_FALSE(tidepool::proxy::http_get(closed, "/healthz", 2000ms, error));
+  CHECK(contains(error, closed));
+  CHECK(contains(error, "127.0.0.1"));
 }

@@ -31,7 +31,11 @@ cleanup() {
   local rc=$?
   # Processes this script started: the background PULL peer and the container.
   if [[ -n "${PULL_PID:-}" ]] && kill -0 "$PULL_PID" 2>/dev/null; then kill "$PULL_PID" || true; fi
-  "${PODMAN[@]}" rm -f -t 5 "$NAME" "$NAME-default" >/dev/null 2>&1 || true
+  # One name at a time: podman 4.3's `rm -f A B` removes neither when one is missing.
+  local name
+  for name in "$NAME" "$NAME-default"; do
+    "${PODMAN[@]}" rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  done
   rm -rf "$WORK"
   log "container test $([[ $rc == 0 ]] && echo PASSED || echo FAILED) in $(( $(date +%s) - START ))s"
   exit "$rc"
