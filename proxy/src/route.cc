@@ -73,16 +73,36 @@ bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
   return true;
 }
 
+// A peer silent (or, see below, unacknowledging) for this many heartbeat intervals is gone.
+constexpr int kHeartbeatsMissed = 3;
+
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
-                      bool backend, bool immediate, std::int64_t max_frame) {
+                      bool backend, bool immediate, std::int64_t max_frame, bool may_be_unread) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
   socket.set(zmq::sockopt::maxmsgsize, max_frame);
   if (config.heartbeat_ms > 0) {
+    // Our PINGs, and the TTL in them, tell peers that tidepool is alive.
     socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
-    socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
-    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * 3);
+    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * kHeartbeatsMissed);
+    if (!may_be_unread) {
+      socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
+    } else {
+      // While tidepool does not read this socket (`block` with a full queue), libzmq stops
+      // reading its connections and sees none of a client's traffic: its heartbeat timeout
+      // would close healthy connections and lose what their pipes held. 0 arms no timeout
+      // timer (libzmq 4.3.4 zmtp_engine.cpp). A vanished client is noticed by the kernel
+      // instead: our PINGs go out every interval whether or not we read, a live client's
+      // kernel acknowledges them, and TCP_USER_TIMEOUT aborts the connection once data has
+      // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
+      // probe while data is unacknowledged). Linux ≥ 5.11 also aborts a connection whose
+      // receive window stays closed that long: never the case toward a PUSH client (its
+      // libzmq always reads), and toward a request-reply client only when it leaves its
+      // replies unread for as long, when libzmq's heartbeat would have dropped it too.
+      socket.set(zmq::sockopt::heartbeat_timeout, 0);
+      socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
+    }
   }
   // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
   // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
@@ -110,7 +130,9 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       metrics_(metrics, config.name) {
   const auto max_frame =
       static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
-  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame);
+  // `block` leaves the frontend unread while the queue is full.
+  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame,
+                   config.queue.overflow == Overflow::kBlock);
   const auto add_backend = [&](std::vector<std::string> binds, std::vector<std::string> connects,
                                bool gated) {
     Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
@@ -118,7 +140,7 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
                     std::move(binds),
                     std::move(connects),
                     gated};
-    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame);
+    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame, false);
     backends_.push_back(std::move(backend));
   };
   if (config.request_reply()) {
