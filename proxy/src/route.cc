@@ -406,6 +406,7 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
 
   // Fast path: nothing queued ahead of it, so sending now cannot reorder.
   if (queue_.empty() && can_forward(now) && forward(message, now)) {
+    spool_forwarded(0);  // it pushes spooled messages before it out of libzmq's pipes
     metrics_.queue_wait.observe(0);
     return;
   }
@@ -520,13 +521,31 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
       queue_.push_front(std::move(head));
       break;
     }
-    // Marked done once handed to libzmq: a crash before the done record reaches the disk
-    // delivers it again after the restart (a duplicate), never loses it.
-    spool_done(head.spool_sequence);
+    // Done only once it has left libzmq's pipes, which are in this process: a crash loses
+    // nothing spooled, and delivers again (duplicates) at most what the trail holds.
+    spool_forwarded(head.spool_sequence);
     metrics_.queue_wait.observe(seconds(now - head.enqueued));
     ++moved;
   }
   counters_.flushed_messages[static_cast<std::size_t>(trigger)] += moved;
+}
+
+// What libzmq may hold in this process toward one backend peer beyond its pipe's high-water
+// mark: the engine's encoder batch (out_batch_size, 8 KiB), which a write the kernel took only
+// in part leaves filled; a message costs at least 2 bytes in it (a 0-byte frame's header).
+constexpr std::uint64_t kEngineBatchMessages = 8192 / 2;
+
+void Route::spool_forwarded(std::uint64_t sequence) {
+  if (!spool_) return;
+  // libzmq's PUSH/DEALER spreads messages over the peers' pipes, so a message has left them
+  // once more than all of them can hold was sent after it. Data the kernel took survives
+  // kill -9 (the kernel still sends it), so only libzmq's share counts.
+  std::uint64_t peers = 0;
+  for (const auto& backend : backends_) peers += backend.monitor.presence.peers();
+  delivery_.set_trail(std::max<std::uint64_t>(peers, 1) *
+                      (static_cast<std::uint64_t>(config_.backend.hwm) + kEngineBatchMessages));
+  delivery_.forwarded(sequence);
+  spool_->mark_done(delivery_.safe());
 }
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
@@ -716,6 +735,12 @@ void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
       flush(FlushTrigger::kConnect, now);
     } else if (change == Presence::Change::kDown && !backend_up()) {
       log::warn("backend down: queueing", {{"route", config_.name}});
+      // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
+      // with no peer left, nothing forwarded is held in this process any more.
+      if (spool_ && !config_.request_reply()) {
+        delivery_.all_delivered();
+        spool_->mark_done(delivery_.safe());
+      }
     }
   }
 }

@@ -14,6 +14,7 @@
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/delivery_window.h"
 #include "tidepool/proxy/in_flight.h"
 #include "tidepool/proxy/log.h"
 #include "tidepool/proxy/metrics.h"
@@ -105,10 +106,16 @@ class Route {
   enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
 
   void open_spool();
-  // A message left the queue (forwarded, evicted, expired): its spool record is done.
+  // A message left the queue unforwarded (evicted, expired): its spool record is done, as is
+  // every earlier one not still awaiting delivery.
   void spool_done(std::uint64_t sequence) {
-    if (spool_ && sequence != 0) spool_->mark_done(sequence);
+    if (!spool_ || sequence == 0) return;
+    delivery_.finished_through(sequence);
+    spool_->mark_done(delivery_.safe());
   }
+  // A message (spooled or not: sequence 0) was handed to the backend's libzmq pipes: records
+  // are done once they have left them (see DeliveryWindow).
+  void spool_forwarded(std::uint64_t sequence);
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
@@ -146,6 +153,7 @@ class Route {
 
   MessageQueue queue_;
   std::unique_ptr<Spool> spool_;  // mirrors the queue's messages on disk, when configured
+  DeliveryWindow delivery_;       // which forwarded records may be marked done
   std::deque<protocol::Multipart> reply_backlog_;  // replies a client could not take yet
   // Request-reply: each forwarded request carries a sequence frame after the routing id
   // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a
