@@ -684,7 +684,18 @@ void Route::read_frontend_monitor(Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
     const auto event = next_monitor_event(frontend_monitor_.socket);
     if (!event) return;
+    const std::uint64_t disconnects = frontend_monitor_.presence.disconnects();
     frontend_monitor_.presence.on_event(event->id, event->value);
+    if (frontend_monitor_.presence.disconnects() > disconnects) {
+      // libzmq ends a connection that sends a frame over ZMQ_MAXMSGSIZE with nothing but this
+      // event, as it ends every other one: no refusal can be told apart, so each is counted
+      // and logged (rate-limited) as a disconnect.
+      disconnect_log_.warn(now,
+                           "frontend peer disconnected (the client left, its connection broke, "
+                           "or it sent a frame over twice queue.max_message_bytes)",
+                           {{"route", config_.name}, {"endpoint", event->address}});
+    }
+    counters_.frontend_disconnects = frontend_monitor_.presence.disconnects();
     if (is_handshake_failure(event->id)) {
       log_handshake_failure(classify_handshake_failure(event->id, event->value), false,
                             event->address, now);
@@ -818,6 +829,7 @@ void Route::on_timer(Clock::time_point now) {
   }
   for (auto& limiter : drop_log_) limiter.tick(now);
   handshake_log_.tick(now);
+  disconnect_log_.tick(now);
 }
 
 bool Route::drained() const { return queue_.empty() && reply_backlog_.empty() && pending_.empty(); }

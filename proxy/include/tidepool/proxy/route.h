@@ -171,7 +171,8 @@ class Route {
   RouteCounters counters_;
   RouteMetrics metrics_;
   std::array<log::RateLimited, kDropReasons> drop_log_;
-  log::RateLimited handshake_log_;  // refused clients, unreachable workers
+  log::RateLimited handshake_log_;   // refused clients, unreachable workers
+  log::RateLimited disconnect_log_;  // frontend peers gone (maybe an oversized frame)
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point next_housekeeping_;
