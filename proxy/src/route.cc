@@ -98,8 +98,8 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
       // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
       // probe while data is unacknowledged). Linux ≥ 5.11 also aborts a connection whose
       // receive window stays closed that long: never the case toward a PUSH client (its
-      // libzmq always reads), and toward a request-reply client only when it leaves its
-      // replies unread for as long, when libzmq's heartbeat would have dropped it too.
+      // libzmq always reads), toward a request-reply client only when it reads none of its
+      // replies for as long (it is dropped then; its replies count as unroutable).
       socket.set(zmq::sockopt::heartbeat_timeout, 0);
       socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
     }
