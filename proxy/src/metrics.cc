@@ -109,6 +109,12 @@ Metrics::Metrics(const std::string& version)
       backend_disconnects_(build(prometheus::BuildCounter(), *registry_,
                                  "tidepool_backend_disconnects_total",
                                  "Backend peers lost after a handshake.")),
+      frontend_disconnects_(build(prometheus::BuildCounter(), *registry_,
+                                  "tidepool_frontend_disconnects_total",
+                                  "Frontend peers whose connection ended after a handshake, for "
+                                  "any reason (libzmq reports none): the client left, its "
+                                  "connection broke, or libzmq refused a frame over twice "
+                                  "max_message_bytes.")),
       frontend_handshake_failures_(build(
           prometheus::BuildCounter(), *registry_, "tidepool_frontend_handshake_failures_total",
           "Frontend connections closed before completing a ZMTP handshake, by reason "
@@ -171,6 +177,7 @@ RouteMetrics::RouteMetrics(Metrics& m, const std::string& route)
       uncorrelated_results_(m.uncorrelated_results_.Add({{"route", route}})),
       backend_connects_(m.backend_connects_.Add({{"route", route}})),
       backend_disconnects_(m.backend_disconnects_.Add({{"route", route}})),
+      frontend_disconnects_(m.frontend_disconnects_.Add({{"route", route}})),
       spool_replayed_(m.spool_replayed_.Add({{"route", route}})),
       spool_corrupt_records_(m.spool_corrupt_records_.Add({{"route", route}})),
       queue_wait_seconds_(m.queue_wait_seconds_.Add({{"route", route}}, queue_wait_buckets())),
@@ -207,6 +214,7 @@ void RouteMetrics::publish(const RouteCounters& c, const RouteGauges& g) {
   add_delta(uncorrelated_results_, c.uncorrelated_results, p.uncorrelated_results);
   add_delta(backend_connects_, c.backend_connects, p.backend_connects);
   add_delta(backend_disconnects_, c.backend_disconnects, p.backend_disconnects);
+  add_delta(frontend_disconnects_, c.frontend_disconnects, p.frontend_disconnects);
   for (std::size_t i = 0; i < kHandshakeFailures; ++i) {
     add_delta(*frontend_handshake_failures_[i], c.frontend_handshake_failures[i],
               p.frontend_handshake_failures[i]);

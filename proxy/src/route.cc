@@ -98,16 +98,49 @@ bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
   return true;
 }
 
+// A peer silent (or, see below, unacknowledging) for this many heartbeat intervals is gone.
+constexpr int kHeartbeatsMissed = 3;
+
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
-                      bool backend, bool immediate, std::int64_t max_frame) {
+                      bool backend, bool immediate, std::int64_t max_frame, bool may_be_unread) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
   socket.set(zmq::sockopt::maxmsgsize, max_frame);
-  if (config.heartbeat_ms > 0) {
+  if (config.heartbeat_ms > 0 && may_be_unread && config.type == SocketType::kRouter) {
+    // A request-reply client may also leave its replies unread (it stopped reading): its
+    // receive window stays closed, and TCP_USER_TIMEOUT (below) would abort it (Linux >= 5.11)
+    // and libzmq would discard the replies its pipe held, uncounted. So no ZMTP heartbeat
+    // and no user timeout here: kernel keepalive probes an idle connection and a vanished
+    // client's kernel does not answer (dropped after 1 + 3 intervals), while a live client
+    // with a closed window keeps answering the kernel's window probes and stays connected. A
+    // vanished client with replies unacknowledged is noticed by the kernel's retransmission
+    // limit (tcp_retries2: ~15 min by default), its replies wait until then, bounded.
+    const int seconds = std::max(1, config.heartbeat_ms / 1000);
+    socket.set(zmq::sockopt::tcp_keepalive, 1);
+    socket.set(zmq::sockopt::tcp_keepalive_idle, seconds);
+    socket.set(zmq::sockopt::tcp_keepalive_intvl, seconds);
+    socket.set(zmq::sockopt::tcp_keepalive_cnt, kHeartbeatsMissed);
+  } else if (config.heartbeat_ms > 0) {
+    // Our PINGs, and the TTL in them, tell peers that tidepool is alive.
     socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
-    socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
-    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * 3);
+    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * kHeartbeatsMissed);
+    if (!may_be_unread) {
+      socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
+    } else {
+      // While tidepool does not read this socket (`block` with a full queue), libzmq stops
+      // reading its connections and sees none of a client's traffic: its heartbeat timeout
+      // would close healthy connections and lose what their pipes held. 0 arms no timeout
+      // timer (libzmq 4.3.4 zmtp_engine.cpp). A vanished client is noticed by the kernel
+      // instead: our PINGs go out every interval whether or not we read, a live client's
+      // kernel acknowledges them, and TCP_USER_TIMEOUT aborts the connection once data has
+      // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
+      // probe while data is unacknowledged). Linux >= 5.11 also aborts a connection whose
+      // receive window stays closed that long: never the case toward a PUSH client, whose
+      // libzmq always reads (request-reply frontends are handled above).
+      socket.set(zmq::sockopt::heartbeat_timeout, 0);
+      socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
+    }
   }
   // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
   // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
@@ -141,7 +174,9 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       metrics_(metrics, config.name) {
   const auto max_frame =
       static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
-  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame);
+  // `block` leaves the frontend unread while the queue is full.
+  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame,
+                   config.queue.overflow == Overflow::kBlock);
   const auto add_backend = [&](std::vector<std::string> binds, std::vector<std::string> connects,
                                bool gated) {
     Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
@@ -149,7 +184,7 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
                     std::move(binds),
                     std::move(connects),
                     gated};
-    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame);
+    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame, false);
     backends_.push_back(std::move(backend));
   };
   if (config.request_reply()) {
@@ -416,6 +451,7 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
 
   // Fast path: nothing queued ahead of it, so sending now cannot reorder.
   if (queue_.empty() && can_forward(now) && forward(message, now, nullptr)) {
+    spool_forwarded(0);  // it pushes spooled messages before it out of libzmq's pipes
     metrics_.queue_wait.observe(0);
     return;
   }
@@ -494,6 +530,7 @@ bool Route::send_request(std::size_t backend, protocol::Multipart& message, Cloc
   if (origin != nullptr) {
     pending.spool_sequence = origin->spool_sequence;
     pending.orphan = origin->replayed && names_a_connection(routing_id.to_string_view());
+    if (spool_) delivery_.awaiting(pending.spool_sequence);
   }
   pending.request.push_back(std::move(routing_id));
   socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
@@ -542,13 +579,32 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
       queue_.push_front(std::move(head));
       break;
     }
-    // Marked done once handed to libzmq: a crash before the done record reaches the disk
-    // delivers it again after the restart (a duplicate), never loses it.
-    spool_done(head.spool_sequence);
+    // Done only once it has left libzmq's pipes, which are in this process: a crash loses
+    // nothing spooled, and delivers again (duplicates) at most what the trail holds. A
+    // request-reply request is done when its reply arrives (send_request(), deliver_reply()).
+    if (!config_.request_reply()) spool_forwarded(head.spool_sequence);
     metrics_.queue_wait.observe(seconds(now - head.enqueued));
     ++moved;
   }
   counters_.flushed_messages[static_cast<std::size_t>(trigger)] += moved;
+}
+
+// What libzmq may hold in this process toward one backend peer beyond its pipe's high-water
+// mark: the engine's encoder batch (out_batch_size, 8 KiB), which a write the kernel took only
+// in part leaves filled; a message costs at least 2 bytes in it (a 0-byte frame's header).
+constexpr std::uint64_t kEngineBatchMessages = 8192 / 2;
+
+void Route::spool_forwarded(std::uint64_t sequence) {
+  if (!spool_) return;
+  // libzmq's PUSH/DEALER spreads messages over the peers' pipes, so a message has left them
+  // once more than all of them can hold was sent after it. Data the kernel took survives
+  // kill -9 (the kernel still sends it), so only libzmq's share counts.
+  std::uint64_t peers = 0;
+  for (const auto& backend : backends_) peers += backend.monitor.presence.peers();
+  delivery_.set_trail(std::max<std::uint64_t>(peers, 1) *
+                      (static_cast<std::uint64_t>(config_.backend.hwm) + kEngineBatchMessages));
+  delivery_.forwarded(sequence);
+  spool_->mark_done(delivery_.safe());
 }
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
@@ -579,6 +635,7 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
   }
   metrics_.request_duration.observe(seconds(now - pending->second.sent));
   const bool orphan = pending->second.orphan;
+  spool_finished(pending->second.spool_sequence);
   erase_pending(pending);
   protocol::Multipart to_client;
   for (std::size_t i = 0; i < reply.size(); ++i) {
@@ -654,8 +711,11 @@ void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
   for (std::size_t k = lost.size(); k-- > 0;) {
     PendingRequest& request = lost[k]->second;
     if (keep[k]) {
-      queue_.push_front(QueuedMessage{std::move(request.request), now, 0, request.orphan});
+      // Its spool record stays outstanding (not done) until a reply comes.
+      queue_.push_front(
+          QueuedMessage{std::move(request.request), now, request.spool_sequence, request.orphan});
     } else {
+      spool_finished(request.spool_sequence);
       ++refused;
     }
     erase_pending(lost[k]);
@@ -735,7 +795,18 @@ void Route::read_frontend_monitor(Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
     const auto event = next_monitor_event(frontend_monitor_.socket);
     if (!event) return;
+    const std::uint64_t disconnects = frontend_monitor_.presence.disconnects();
     frontend_monitor_.presence.on_event(event->id, event->value);
+    if (frontend_monitor_.presence.disconnects() > disconnects) {
+      // libzmq ends a connection that sends a frame over ZMQ_MAXMSGSIZE with nothing but this
+      // event, as it ends every other one: no refusal can be told apart, so each is counted
+      // and logged (rate-limited) as a disconnect.
+      disconnect_log_.warn(now,
+                           "frontend peer disconnected (the client left, its connection broke, "
+                           "or it sent a frame over twice queue.max_message_bytes)",
+                           {{"route", config_.name}, {"endpoint", event->address}});
+    }
+    counters_.frontend_disconnects = frontend_monitor_.presence.disconnects();
     if (is_handshake_failure(event->id)) {
       log_handshake_failure(classify_handshake_failure(event->id, event->value), false,
                             event->address, now);
@@ -786,6 +857,12 @@ void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
       flush(FlushTrigger::kConnect, now);
     } else if (change == Presence::Change::kDown && !backend_up()) {
       log::warn("backend down: queueing", {{"route", config_.name}});
+      // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
+      // with no peer left, nothing forwarded is held in this process any more.
+      if (spool_ && !config_.request_reply()) {
+        delivery_.all_delivered();
+        spool_->mark_done(delivery_.safe());
+      }
     }
   }
 }
@@ -859,6 +936,7 @@ void Route::on_timer(Clock::time_point now) {
          "dropped");
   }
   while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
+    spool_finished(pending_.begin()->second.spool_sequence);
     erase_pending(pending_.begin());
     counters_.correlation_timeouts += 1;
   }
@@ -868,6 +946,7 @@ void Route::on_timer(Clock::time_point now) {
   }
   for (auto& limiter : drop_log_) limiter.tick(now);
   handshake_log_.tick(now);
+  disconnect_log_.tick(now);
 }
 
 bool Route::drained() const { return queue_.empty() && replies_.empty() && pending_.empty(); }
@@ -887,8 +966,8 @@ void Route::drop_remaining(DropReason reason) {
                  {{"route", config_.name}, {"error", spool_->last_error()}});
     }
   }
-  // Without a spool nothing has a sequence; with one, only requests queued again after their
-  // backend peer was lost (their records were done when first forwarded).
+  // Without a spool this is everything queued. With one, every queued message has a record
+  // (requests queued again after a loss keep theirs) and stays for the next start.
   if (messages > spooled) {
     drop(reason, messages - spooled, Clock::now(), "messages still queued at exit dropped");
   }

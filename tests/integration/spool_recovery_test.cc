@@ -12,10 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "harness.h"
 
@@ -495,4 +497,57 @@ TEST_CASE("an unusable spool directory stops the start with exit 1 and names the
   CAPTURE(log);
   CHECK(log.find("cannot start") != std::string::npos);
   CHECK(log.find("route jobs: spool:") != std::string::npos);
+}
+
+TEST_CASE("request-reply: a request is done when its reply arrives, not when it is forwarded") {
+  // Forwarded but unanswered when tidepool is killed: still in the spool, sent again after
+  // the restart. Answered before the kill: done, not replayed.
+  TempDir dir;
+  const int front = free_port();
+  const int back = free_port();
+  auto route = request_reply_route("jobs", front, {back});
+  route["spool"] = {{"dir", dir.path()}, {"fsync", "always"}};
+  const auto config = with_routes({route});
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::dealer);
+  client.set(zmq::sockopt::routing_id, "owner");  // before connect: options apply from then on
+  client.set(zmq::sockopt::linger, 0);
+  client.connect(endpoint(front));
+  {
+    Tidepool tidepool(config);
+    REQUIRE(tidepool.wait_ready());
+    for (int i = 0; i < 30; ++i) send_request(client, numbered(i));
+    REQUIRE(tidepool.wait_metric("tidepool_queue_messages", kJobs, 30));
+    auto worker = bind_socket(context, zmq::socket_type::dealer, back);
+    // Answer the first 10, read the other 20 and sit on them.
+    for (int i = 0; i < 30; ++i) {
+      std::vector<zmq::message_t> request;
+      REQUIRE(zmq::recv_multipart(worker, std::back_inserter(request)));
+      if (i < 10) zmq::send_multipart(worker, request);
+    }
+    REQUIRE(tidepool.wait_metric("tidepool_replies_total", kJobs, 10));
+    REQUIRE(tidepool.wait_metric("tidepool_in_flight", kJobs, 20));
+    // Give a done-on-forward spool time to write its lazy done record (every fsync interval,
+    // 100 ms): without this pause the kill could not tell the two designs apart.
+    std::this_thread::sleep_for(500ms);
+    tidepool.signal(SIGKILL);
+    REQUIRE(tidepool.wait_exit(5s).has_value());
+  }
+  Tidepool tidepool(config);
+  REQUIRE(tidepool.wait_ready());
+  CHECK(tidepool.metric("tidepool_spool_replayed_messages_total", kJobs) == 20);
+  auto worker = bind_socket(context, zmq::socket_type::dealer, back);
+  std::set<std::string> bodies;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<zmq::message_t> request;
+    REQUIRE(zmq::recv_multipart(worker, std::back_inserter(request)));
+    bodies.insert(request.back().to_string());
+    zmq::send_multipart(worker, request);
+  }
+  CHECK(bodies.size() == 20);
+  CHECK(bodies.count(numbered(10)) == 1);
+  CHECK(bodies.count(numbered(29)) == 1);
+  CHECK(bodies.count(numbered(9)) == 0);
+  // The client owns its id, so the replies of the replayed requests reach it.
+  CHECK(tidepool.wait_metric("tidepool_replies_total", kJobs, 20));
 }

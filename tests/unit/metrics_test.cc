@@ -91,6 +91,7 @@ const Family kFamilies[] = {
     {"tidepool_frontend_peers", "gauge"},
     {"tidepool_backend_connects_total", "counter"},
     {"tidepool_backend_disconnects_total", "counter"},
+    {"tidepool_frontend_disconnects_total", "counter"},
     {"tidepool_queue_wait_seconds", "histogram"},
     {"tidepool_in_flight", "gauge"},
     {"tidepool_request_duration_seconds", "histogram"},

@@ -63,6 +63,7 @@ struct RouteCounters {
   std::uint64_t uncorrelated_results = 0;
   std::uint64_t backend_connects = 0;
   std::uint64_t backend_disconnects = 0;
+  std::uint64_t frontend_disconnects = 0;
   std::array<std::uint64_t, kHandshakeFailures> frontend_handshake_failures{};
   std::array<std::uint64_t, kHandshakeFailures> backend_handshake_failures{};
   std::uint64_t spool_replayed = 0;  // copied from the spool's stats at publish time
@@ -121,6 +122,7 @@ class RouteMetrics {
   prometheus::Counter& uncorrelated_results_;
   prometheus::Counter& backend_connects_;
   prometheus::Counter& backend_disconnects_;
+  prometheus::Counter& frontend_disconnects_;
   std::array<prometheus::Counter*, kHandshakeFailures> frontend_handshake_failures_{};
   std::array<prometheus::Counter*, kHandshakeFailures> backend_handshake_failures_{};
   prometheus::Counter& spool_replayed_;
@@ -163,6 +165,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& flushed_messages_;
   prometheus::Family<prometheus::Counter>& backend_connects_;
   prometheus::Family<prometheus::Counter>& backend_disconnects_;
+  prometheus::Family<prometheus::Counter>& frontend_disconnects_;
   prometheus::Family<prometheus::Counter>& frontend_handshake_failures_;
   prometheus::Family<prometheus::Counter>& backend_handshake_failures_;
   prometheus::Family<prometheus::Counter>& replies_;

@@ -16,8 +16,7 @@ using Clock = std::chrono::steady_clock;
 struct QueuedMessage {
   protocol::Multipart message;
   Clock::time_point enqueued;
-  // Its record's sequence in the route's spool; 0 when it has none (no spool, or a
-  // request-reply request queued again after its backend peer was lost).
+  // Its record's sequence in the route's spool; 0 when it has none (no spool).
   std::uint64_t spool_sequence = 0;
   // Read back from the spool at start: accepted by an earlier process, so a routing id that
   // libzmq assigned (it names a connection to that process) names no client of this one.

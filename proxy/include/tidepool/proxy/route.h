@@ -14,6 +14,7 @@
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/delivery_window.h"
 #include "tidepool/proxy/in_flight.h"
 #include "tidepool/proxy/log.h"
 #include "tidepool/proxy/metrics.h"
@@ -72,7 +73,7 @@ class Route {
   // reply (request-reply).
   [[nodiscard]] bool drained() const;
   // Counts what is still queued as dropped for `reason`; with a spool, what it holds stays
-  // there for the next start (only requests queued again without a record are dropped).
+  // there for the next start, requests awaiting their reply too.
   void drop_remaining(DropReason reason);
   void close(std::chrono::milliseconds backend_linger);
 
@@ -107,10 +108,23 @@ class Route {
   enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
 
   void open_spool();
-  // A message left the queue (forwarded, evicted, expired): its spool record is done.
+  // A message left the queue unforwarded (evicted, expired): its spool record is done, as is
+  // every earlier one not still awaiting delivery.
   void spool_done(std::uint64_t sequence) {
-    if (spool_ && sequence != 0) spool_->mark_done(sequence);
+    if (!spool_ || sequence == 0) return;
+    delivery_.delivered(sequence);  // a request queued again after a loss was outstanding
+    delivery_.finished_through(sequence);
+    spool_->mark_done(delivery_.safe());
   }
+  // A request-reply request's record is done: its reply came, or it was given up.
+  void spool_finished(std::uint64_t sequence) {
+    if (!spool_ || sequence == 0) return;
+    delivery_.delivered(sequence);
+    spool_->mark_done(delivery_.safe());
+  }
+  // A message (spooled or not: sequence 0) was handed to the backend's libzmq pipes: records
+  // are done once they have left them (see DeliveryWindow).
+  void spool_forwarded(std::uint64_t sequence);
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
@@ -151,6 +165,7 @@ class Route {
 
   MessageQueue queue_;
   std::unique_ptr<Spool> spool_;   // mirrors the queue's messages on disk, when configured
+  DeliveryWindow delivery_;        // which forwarded records may be marked done
   ReplyQueues replies_;            // replies a client could not take yet, per client
   Clock::duration reply_retry_{};  // grows while no waiting reply can be delivered
   Clock::time_point next_reply_retry_;
@@ -177,7 +192,8 @@ class Route {
   RouteCounters counters_;
   RouteMetrics metrics_;
   std::array<log::RateLimited, kDropReasons> drop_log_;
-  log::RateLimited handshake_log_;  // refused clients, unreachable workers
+  log::RateLimited handshake_log_;   // refused clients, unreachable workers
+  log::RateLimited disconnect_log_;  // frontend peers gone (maybe an oversized frame)
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point next_housekeeping_;
