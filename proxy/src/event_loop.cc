@@ -1,6 +1,9 @@
+// The event loop: the ZeroMQ context (sized for the config), every route's sockets on one
+// thread, timers, metrics and status publishing, signals and the drain.
 #include "tidepool/proxy/event_loop.h"
 
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -21,6 +24,87 @@ constexpr auto kPublishEvery = 5ms;
 constexpr auto kStatusEvery = 100ms;
 // The loop wakes at least this often, so /healthz sees it tick even when idle.
 constexpr auto kMaxPollWait = 250ms;
+
+// libzmq's default ZMQ_MAX_SOCKETS; the context is never sized below it.
+constexpr int kLibzmqDefaultMaxSockets = 1023;
+// Every socket Route watches costs three: itself, the PAIR that zmq_socket_monitor() creates
+// inside libzmq, and the PAIR Route reads the events from.
+constexpr std::size_t kSocketsPerWatchedSocket = 3;
+// Sockets beyond the count, so that a miscount by a few is not a startup failure.
+constexpr std::size_t kSpareSockets = 16;
+// File descriptors tidepool holds whatever the routes: stdio, signalfd, eventfd, libzmq's
+// reaper, I/O thread and epoll, the HTTP listener and civetweb's own.
+constexpr std::size_t kProcessFds = 64;
+// A spooled route holds its directory lock, its open segment and, briefly, one more.
+constexpr std::size_t kFdsPerSpool = 3;
+// Client connections the fd limit should leave room for before start says it is tight.
+constexpr std::size_t kClientHeadroom = 1024;
+
+// What a config costs in libzmq sockets and file descriptors, counted as Route and
+// ZapHandler create them.
+struct ResourceNeeds {
+  std::size_t sockets = 0;      // ZMQ_MAX_SOCKETS must allow this many
+  std::size_t listeners = 0;    // tcp/ipc bind endpoints: one listening fd each
+  std::size_t connections = 0;  // tcp/ipc connect endpoints: one fd each (connected or trying)
+  std::size_t spool_fds = 0;
+  // Each socket has a mailbox (an eventfd); inproc endpoints use no fd.
+  [[nodiscard]] std::size_t fds() const {
+    return sockets + listeners + connections + spool_fds + kProcessFds;
+  }
+};
+
+ResourceNeeds resource_needs(const Config& config) {
+  const auto os_endpoints = [](const std::vector<std::string>& endpoints) {
+    return static_cast<std::size_t>(std::count_if(
+        endpoints.begin(), endpoints.end(), [](auto& e) { return !e.starts_with("inproc://"); }));
+  };
+  ResourceNeeds needs;
+  for (const auto& route : config.routes) {
+    // Request-reply: one backend socket for the bind endpoints, one per connect endpoint
+    // (Route's constructor says why); pipeline: one backend socket.
+    const std::size_t backends =
+        route.request_reply() ? (route.backend.bind.empty() ? 0 : 1) + route.backend.connect.size()
+                              : 1;
+    needs.sockets += (1 + backends) * kSocketsPerWatchedSocket;
+    needs.listeners += os_endpoints(route.frontend.bind) + os_endpoints(route.backend.bind);
+    needs.connections += os_endpoints(route.frontend.connect) + os_endpoints(route.backend.connect);
+    if (route.spool) needs.spool_fds += kFdsPerSpool;
+  }
+  if (uses_curve(config)) needs.sockets += 1;  // the ZAP handler's REP
+  needs.sockets += kSpareSockets;
+  return needs;
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (the soft default, 1024, is what one
+// process of a thousand routes needs on its own), and refuses a config that surely cannot
+// have its fds.
+void raise_fd_limit(const ResourceNeeds& needs) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  const auto need = needs.fds();
+  const auto detail = std::to_string(needs.sockets) + " ZeroMQ sockets, " +
+                      std::to_string(needs.listeners) + " listeners, " +
+                      std::to_string(needs.connections) + " outgoing connections";
+  if (limit.rlim_cur < need) {
+    throw StartupError("this config needs at least " + std::to_string(need) +
+                       " file descriptors (" + detail + ") but RLIMIT_NOFILE allows " +
+                       std::to_string(limit.rlim_cur) +
+                       ": raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, "
+                       "docker run --ulimit nofile=N:N)");
+  }
+  if (limit.rlim_cur < need + kClientHeadroom) {
+    log::info("file descriptor limit leaves little room for client connections",
+              {{"fd_limit", std::to_string(limit.rlim_cur)},
+               {"needed_without_clients", std::to_string(need)},
+               {"room_for_clients", std::to_string(limit.rlim_cur - need)},
+               {"sockets", detail}});
+  }
+}
 
 }  // namespace
 
@@ -63,6 +147,18 @@ void LoopState::clear_wake() const {
 
 EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
     : config_(config), metrics_(metrics), state_(state), context_(1) {
+  // Sized before the first socket exists: libzmq fixes its socket table then.
+  const ResourceNeeds needs = resource_needs(config_);
+  raise_fd_limit(needs);
+  const auto socket_limit =
+      static_cast<std::size_t>(zmq_ctx_get(context_.handle(), ZMQ_SOCKET_LIMIT));
+  if (needs.sockets > socket_limit) {
+    throw StartupError("this config needs " + std::to_string(needs.sockets) +
+                       " ZeroMQ sockets; this libzmq allows at most " +
+                       std::to_string(socket_limit) + " per process");
+  }
+  context_.set(zmq::ctxopt::max_sockets,
+               std::max(kLibzmqDefaultMaxSockets, static_cast<int>(needs.sockets)));
   // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
   context_.set(zmq::ctxopt::blocky, false);
   // libzmq's zero-copy receive makes small messages point into shared 8 KiB decoder buffers;
