@@ -21,7 +21,9 @@ using namespace std::chrono_literals;
 // Metrics follow the loop within this much; publishing per message would cost more than
 // forwarding it.
 constexpr auto kPublishEvery = 5ms;
-constexpr auto kStatusEvery = 100ms;
+// A /status request waits this long at most for the loop's fresh snapshot (the loop answers
+// within a pass, a few milliseconds), then gets the last one.
+constexpr auto kStatusWait = 500ms;
 // The loop wakes at least this often, so /healthz sees it tick even when idle.
 constexpr auto kMaxPollWait = 250ms;
 
@@ -125,12 +127,21 @@ bool LoopState::alive(std::chrono::milliseconds max_silence) const {
 }
 
 void LoopState::set_status(std::string json) {
-  const std::lock_guard lock(status_mutex_);
-  status_ = std::move(json);
+  {
+    const std::lock_guard lock(status_mutex_);
+    status_ = std::move(json);
+    ++status_serial_;
+  }
+  status_changed_.notify_all();
 }
 
 std::string LoopState::status() const {
-  const std::lock_guard lock(status_mutex_);
+  std::unique_lock lock(status_mutex_);
+  const auto serial = status_serial_;
+  status_requested_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+  status_changed_.wait_for(lock, kStatusWait, [&] { return status_serial_ != serial; });
   return status_;
 }
 
@@ -198,8 +209,9 @@ bool EventLoop::publish(Clock::time_point now, bool force) {
   if (!force && now - last_publish_ < kPublishEvery) return false;
   last_publish_ = now;
   for (auto& route : routes_) route->publish(now);
-  if (force || now - last_status_ >= kStatusEvery) {
-    last_status_ = now;
+  // Only on request: rebuilt every 100 ms, the snapshot of 1,000 idle routes was most of the
+  // loop's idle CPU.
+  if (force || state_.take_status_request()) {
     nlohmann::json routes = nlohmann::json::array();
     for (const auto& route : routes_) routes.push_back(route->status(now));
     state_.set_status(nlohmann::json{
@@ -219,7 +231,9 @@ int EventLoop::run(int signal_fd) {
   bool stopping = false;
   Clock::time_point drain_deadline{};
   std::vector<zmq::pollitem_t> items;
-  std::vector<std::size_t> first_item;  // each route's slice of `items`
+  std::vector<std::size_t> first_item;    // each route's slice of `items`
+  std::vector<zmq::pollitem_t> polled;    // the items that wait for some event
+  std::vector<std::size_t> polled_index;  // where each sits in `items`
   bool dirty = true;
 
   while (true) {
@@ -239,11 +253,23 @@ int EventLoop::run(int signal_fd) {
     if (dirty) wake = std::min(wake, last_publish_ + kPublishEvery);
     if (stopping) wake = std::min(wake, drain_deadline);
     const auto wait = std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wake - now));
+    // zmq_poll asks every socket item for its events, a system call each, even when it waits
+    // for none; those items are left out (at 1,000 idle pipeline routes, half of them).
+    polled.clear();
+    polled_index.clear();
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      items[k].revents = 0;
+      if (items[k].events == 0) continue;
+      polled.push_back(items[k]);
+      polled_index.push_back(k);
+    }
     try {
-      zmq::poll(items, wait);
+      zmq::poll(polled, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
     }
+    for (std::size_t j = 0; j < polled.size(); ++j)
+      items[polled_index[j]].revents = polled[j].revents;
     now = Clock::now();
     state_.heartbeat();
 
