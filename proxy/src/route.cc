@@ -76,9 +76,18 @@ bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
                       bool backend, bool immediate, std::int64_t max_frame) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
+  // IPv6 (tcp://[::1]:PORT) needs ZMQ_IPV6. Only where an endpoint is an IPv6 literal: on a
+  // dual-stack socket libzmq reports an IPv4 bind as tcp://[::ffff:127.0.0.1]:PORT.
+  const auto ipv6 = [](const std::vector<std::string>& endpoints) {
+    return std::any_of(endpoints.begin(), endpoints.end(),
+                       [](const std::string& e) { return e.starts_with("tcp://["); });
+  };
+  if (ipv6(config.bind) || ipv6(config.connect)) socket.set(zmq::sockopt::ipv6, true);
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
   socket.set(zmq::sockopt::maxmsgsize, max_frame);
+  // Back-off for connect endpoints whose peer is absent (ZMQ_RECONNECT_IVL stays 100 ms).
+  socket.set(zmq::sockopt::reconnect_ivl_max, config.reconnect_max_ms);
   if (config.heartbeat_ms > 0) {
     socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
     socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * 3);
@@ -194,7 +203,11 @@ void Route::open() {
   if (config_.spool) open_spool();
   const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const std::string& side) {
     const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
-    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ALL) != 0) {
+    // Not the events of each reconnect attempt (delayed, retried, closed): presence needs none
+    // of them, and toward an absent peer they would be a stream of messages to read.
+    constexpr int kEvents =
+        ZMQ_EVENT_ALL & ~(ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED);
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), kEvents) != 0) {
       throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
                          zmq_strerror(zmq_errno()));
     }
@@ -239,8 +252,12 @@ void Route::open() {
   }
 
   const auto now = Clock::now();
-  next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
-  next_housekeeping_ = now + kHousekeeping;
+  // Timers start on a grid every route shares, so that the loop wakes once for all routes
+  // (on_timer() gives them all the same `now`), not once per route: 1,000 routes opened over
+  // a second would otherwise keep it waking every 0.1 ms.
+  const auto tick = Clock::time_point((now.time_since_epoch() / kHousekeeping + 1) * kHousekeeping);
+  next_periodic_flush_ = tick + std::chrono::milliseconds(config_.flush.interval_ms);
+  next_housekeeping_ = tick;
   tokens_updated_ = now;
   tokens_ = 1;
   std::string fronts;
