@@ -1,4 +1,5 @@
-// Many routes through the real binary: 1,000 pipeline routes start and carry a message.
+// Many routes through the real binary: 1,000 pipeline routes start, carry a message, and cost
+// little CPU while every backend is absent.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,7 +24,18 @@ using namespace tidepool::test;
 
 namespace {
 
+using Labels = std::map<std::string, std::string>;
+
 constexpr int kRoutes = 1000;
+
+// Generous: measured 14-18% of a core on 2 shared CPUs (README, "Many routes"), 55% before
+// this work; the goal of 2% is not reached yet (the 100 ms housekeeping reads 2,000 monitor
+// sockets), so this bound only catches a return to the old cost.
+constexpr double kMaxIdleCpuPercent = 35;
+// A worker that returns after a long absence is connected to within reconnect_max_ms
+// (default 2000) plus libzmq's jitter of up to 100 ms.
+constexpr auto kMaxNotice = 2500ms;
+constexpr auto kIdleMeasurement = 10s;
 
 // The child inherits the limit: 1,000 routes need ~8,000 fds, the usual soft limit is 1,024.
 void raise_fd_limit() {
@@ -53,9 +66,23 @@ std::vector<int> free_low_ports(std::size_t count) {
   return ports;
 }
 
+// utime + stime of a process, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which may contain spaces, start after the last ')'.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
-TEST_CASE("1,000 pipeline routes with absent backends start and carry a message") {
+TEST_CASE("1,000 pipeline routes with absent backends start, stay idle, and carry a message") {
   raise_fd_limit();
   const auto backs = free_low_ports(kRoutes);
   std::vector<nlohmann::json> routes;
@@ -67,7 +94,22 @@ TEST_CASE("1,000 pipeline routes with absent backends start and carry a message"
           {{"type", "push"}, {"connect", {endpoint(backs[static_cast<std::size_t>(i)])}}}}});
   }
   Tidepool tidepool(with_routes(routes));
-  REQUIRE_MESSAGE(tidepool.wait_ready(60s), tidepool.log().substr(0, 2000));
+  REQUIRE_MESSAGE(
+      tidepool.wait_ready(60s),
+      tidepool.log().substr(tidepool.log().size() > 2000 ? tidepool.log().size() - 2000 : 0));
+
+  // Idle: every backend absent, libzmq retrying each connect with its back-off.
+  std::this_thread::sleep_for(2s);  // past the start and the first reconnect doublings
+  const double before = cpu_seconds(tidepool.pid());
+  const auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(kIdleMeasurement);
+  const double used = cpu_seconds(tidepool.pid()) - before;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double percent = 100 * used / elapsed;
+  std::cout << "idle CPU at " << kRoutes << " absent-backend routes: " << percent
+            << "% of a core\n";
+  CHECK(percent <= kMaxIdleCpuPercent);
 
   // One route end to end, once its worker appears.
   const auto [code, body] = tidepool.http("/status");
@@ -77,13 +119,20 @@ TEST_CASE("1,000 pipeline routes with absent backends start and carry a message"
   REQUIRE(route["name"] == "r" + std::to_string(kRoutes / 2));
   const std::string front = route["frontend"]["endpoints"][0];
   zmq::context_t context;
-  auto worker = bind_socket(context, zmq::socket_type::pull, backs[kRoutes / 2]);
   zmq::socket_t client(context, zmq::socket_type::push);
   client.connect(front);
   client.send(zmq::buffer(std::string("across a thousand routes")));
+  const Labels labels{{"route", route["name"].get<std::string>()}};
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", labels, 1));
+  const auto appeared = std::chrono::steady_clock::now();
+  auto worker = bind_socket(context, zmq::socket_type::pull, backs[kRoutes / 2]);
   zmq::message_t message;
   REQUIRE(worker.recv(message));
+  const auto notice = std::chrono::steady_clock::now() - appeared;
   CHECK(message.to_string() == "across a thousand routes");
+  std::cout << "returning worker noticed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(notice).count() << " ms\n";
+  CHECK(notice < kMaxNotice);
 
   tidepool.signal(SIGTERM);
   CHECK(tidepool.wait_exit(30s) == 0);
