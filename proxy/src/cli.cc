@@ -282,9 +282,6 @@ int run(const Arguments& args) {
     return kExitUsage;
   }
 
-  // Before any socket: the HTTP connection cap and libzmq's sockets are held to this limit.
-  raise_open_file_limit();
-
   // Signals become readable events for the loop; blocked before any thread starts, so
   // libzmq's and the HTTP server's threads inherit the mask and never take them.
   sigset_t signals;

@@ -1,4 +1,11 @@
+// The config file: its schema and defaults, parsing with errors that name the key, validation
+// of what a start would refuse, and the overrides from flags and TIDEPOOL_* variables.
 #include "tidepool/proxy/config.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/un.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -165,10 +172,16 @@ CurveConfig parse_curve(const json& object, const std::string& path, bool fronte
   return curve;
 }
 
+// The reconnect back-off's ceiling: beyond an hour a returning worker would go unnoticed
+// for longer than any deployment would want.
+constexpr int kMaxReconnectMs = 3'600'000;
+
 SocketConfig parse_socket(const json& object, const std::string& path, bool frontend) {
   SocketConfig socket;
   socket.type = frontend ? SocketType::kRouter : SocketType::kDealer;
-  ObjectReader reader(object, path, {"type", "bind", "connect", "hwm", "heartbeat_ms", "curve"});
+  ObjectReader reader(
+      object, path,
+      {"type", "bind", "connect", "hwm", "heartbeat_ms", "reconnect_max_ms", "curve"});
   std::string type;
   reader.read_string("type", type);
   if (!type.empty()) {
@@ -183,6 +196,7 @@ SocketConfig parse_socket(const json& object, const std::string& path, bool fron
   reader.read_string_list("connect", socket.connect);
   reader.read_uint("hwm", socket.hwm, 1, 10'000'000);
   reader.read_uint("heartbeat_ms", socket.heartbeat_ms, 0, 3'600'000);
+  reader.read_uint("reconnect_max_ms", socket.reconnect_max_ms, 0, kMaxReconnectMs);
   if (socket.bind.empty() && socket.connect.empty()) {
     throw ConfigError(path, "needs at least one endpoint in \"bind\" or \"connect\"");
   }
@@ -394,6 +408,9 @@ std::string_view to_string(FsyncPolicy policy) {
   return policy == FsyncPolicy::kInterval ? "interval" : "always";
 }
 
+// sun_path is 108 bytes with its terminating NUL; libzmq refuses a longer ipc path at start.
+constexpr std::size_t kMaxIpcPath = sizeof(sockaddr_un::sun_path) - 1;
+
 std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_bind) {
   const auto scheme_end = endpoint.find("://");
   if (scheme_end == std::string_view::npos) {
@@ -402,6 +419,11 @@ std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_
   const auto scheme = endpoint.substr(0, scheme_end);
   const auto rest = endpoint.substr(scheme_end + 3);
   if (rest.empty()) return "has nothing after \"://\"";
+  if (scheme == "ipc" && rest.size() > kMaxIpcPath) {
+    return "ipc path is " + std::to_string(rest.size()) +
+           " bytes; a Unix socket path holds at most " + std::to_string(kMaxIpcPath) +
+           " (sun_path)";
+  }
   if (scheme == "ipc" || scheme == "inproc") return std::nullopt;
   if (scheme != "tcp") return "unsupported transport \"" + std::string(scheme) + "\"";
   const auto colon = rest.rfind(':');
@@ -419,6 +441,19 @@ std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_
     return "port must be a number from 0 to 65535";
   }
   if (value == 0 && !for_bind) return "port 0 only works for bind";
+  if (for_bind && host != "*") {
+    // libzmq binds to an address or an interface name, never a DNS name.
+    const std::string name(
+        host.starts_with("[") && host.ends_with("]") ? host.substr(1, host.size() - 2) : host);
+    in6_addr address{};
+    const bool numeric = ::inet_pton(AF_INET, name.c_str(), &address) == 1 ||
+                         ::inet_pton(AF_INET6, name.c_str(), &address) == 1;
+    if (!numeric && ::if_nametoindex(name.c_str()) == 0) {
+      return "\"" + name +
+             "\" is neither an IP address nor a network interface of this machine (bind takes "
+             "no host names: use *, an address or an interface)";
+    }
+  }
   return std::nullopt;
 }
 
@@ -455,10 +490,63 @@ Config parse_config(const json& document) {
   return config;
 }
 
+// Tracks the key path while nlohmann parses, refusing a key an object already has: the
+// parser would keep the last silently, so a file could say two things and mean one.
+class DuplicateKeyCheck {
+ public:
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        element_started();
+        frames_.push_back({event == json::parse_event_t::object_start, {}, {}, 0});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        frames_.pop_back();
+        break;
+      case json::parse_event_t::key: {
+        Frame& frame = frames_.back();
+        frame.key = parsed.get<std::string>();
+        if (!frame.keys.insert(frame.key).second) throw ConfigError(path(), "duplicate key");
+        break;
+      }
+      case json::parse_event_t::value:
+        element_started();
+        break;
+    }
+    return true;
+  }
+
+ private:
+  struct Frame {
+    bool object;
+    std::set<std::string> keys;
+    std::string key;           // the object's current key
+    std::size_t elements = 0;  // the array's elements so far
+  };
+  // A value, object or array starting inside an array is its next element.
+  void element_started() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().elements;
+  }
+  [[nodiscard]] std::string path() const {
+    std::string out;
+    for (const auto& frame : frames_) {
+      if (frame.object) {
+        out += (out.empty() ? "" : ".") + frame.key;
+      } else {
+        out += "[" + std::to_string(frame.elements - 1) + "]";
+      }
+    }
+    return out;
+  }
+  std::vector<Frame> frames_;
+};
+
 Config parse_config_text(std::string_view text) {
   json document;
   try {
-    document = json::parse(text);
+    document = json::parse(text, DuplicateKeyCheck());
   } catch (const json::exception& e) {
     // parse_error for bad syntax, out_of_range for numbers no double can hold (1E999):
     // every way the text can fail is a config error, never an escaped exception.
@@ -486,19 +574,19 @@ Config default_config() {
   Config config;
   RouteConfig route;
   route.name = "default";
-  route.frontend = {SocketType::kRouter, {"tcp://*:5580"}, {}, 1000, 5000, std::nullopt};
-  route.backend = {SocketType::kDealer, {}, {"tcp://127.0.0.1:5590"}, 1000, 5000, std::nullopt};
+  route.frontend.type = SocketType::kRouter;
+  route.frontend.bind = {"tcp://*:5580"};
+  route.backend.type = SocketType::kDealer;
+  route.backend.connect = {"tcp://127.0.0.1:5590"};
   config.routes.push_back(route);
   return config;
 }
 
 json to_json(const Config& config) {
   auto socket_json = [](const SocketConfig& s) {
-    json socket{{"type", to_string(s.type)},
-                {"bind", s.bind},
-                {"connect", s.connect},
-                {"hwm", s.hwm},
-                {"heartbeat_ms", s.heartbeat_ms}};
+    json socket{{"type", to_string(s.type)},      {"bind", s.bind},
+                {"connect", s.connect},           {"hwm", s.hwm},
+                {"heartbeat_ms", s.heartbeat_ms}, {"reconnect_max_ms", s.reconnect_max_ms}};
     if (s.curve) {
       // File names only: check-config output must never carry a secret key.
       json curve{{"secret_key_file", s.curve->secret_key_file}};

@@ -1,7 +1,10 @@
+// The event loop: the ZeroMQ context (sized for the config), every route's sockets on one
+// thread, timers, metrics and status publishing, signals and the drain.
 #include "tidepool/proxy/event_loop.h"
 
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -20,9 +23,92 @@ using namespace std::chrono_literals;
 // Metrics follow the loop within this much; publishing per message would cost more than
 // forwarding it.
 constexpr auto kPublishEvery = 5ms;
-constexpr auto kStatusEvery = 100ms;
+// A /status request waits this long at most for the loop's fresh snapshot (the loop answers
+// within a pass, a few milliseconds), then gets the last one.
+constexpr auto kStatusWait = 500ms;
 // The loop wakes at least this often, so /healthz sees it tick even when idle.
 constexpr auto kMaxPollWait = 250ms;
+
+// libzmq's default ZMQ_MAX_SOCKETS; the context is never sized below it.
+constexpr int kLibzmqDefaultMaxSockets = 1023;
+// Every socket Route watches costs three: itself, the PAIR that zmq_socket_monitor() creates
+// inside libzmq, and the PAIR Route reads the events from.
+constexpr std::size_t kSocketsPerWatchedSocket = 3;
+// Sockets beyond the count, so that a miscount by a few is not a startup failure.
+constexpr std::size_t kSpareSockets = 16;
+// File descriptors tidepool holds whatever the routes: stdio, signalfd, eventfd, libzmq's
+// reaper, I/O thread and epoll, the HTTP listener and civetweb's own.
+constexpr std::size_t kProcessFds = 64;
+// A spooled route holds its directory lock, its open segment and, briefly, one more.
+constexpr std::size_t kFdsPerSpool = 3;
+// Client connections the fd limit should leave room for before start says it is tight.
+constexpr std::size_t kClientHeadroom = 1024;
+
+// What a config costs in libzmq sockets and file descriptors, counted as Route and
+// ZapHandler create them.
+struct ResourceNeeds {
+  std::size_t sockets = 0;      // ZMQ_MAX_SOCKETS must allow this many
+  std::size_t listeners = 0;    // tcp/ipc bind endpoints: one listening fd each
+  std::size_t connections = 0;  // tcp/ipc connect endpoints: one fd each (connected or trying)
+  std::size_t spool_fds = 0;
+  // Each socket has a mailbox (an eventfd); inproc endpoints use no fd.
+  [[nodiscard]] std::size_t fds() const {
+    return sockets + listeners + connections + spool_fds + kProcessFds;
+  }
+};
+
+ResourceNeeds resource_needs(const Config& config) {
+  const auto os_endpoints = [](const std::vector<std::string>& endpoints) {
+    return static_cast<std::size_t>(std::count_if(
+        endpoints.begin(), endpoints.end(), [](auto& e) { return !e.starts_with("inproc://"); }));
+  };
+  ResourceNeeds needs;
+  for (const auto& route : config.routes) {
+    // Request-reply: one backend socket for the bind endpoints, one per connect endpoint
+    // (Route's constructor says why); pipeline: one backend socket.
+    const std::size_t backends =
+        route.request_reply() ? (route.backend.bind.empty() ? 0 : 1) + route.backend.connect.size()
+                              : 1;
+    needs.sockets += (1 + backends) * kSocketsPerWatchedSocket;
+    needs.listeners += os_endpoints(route.frontend.bind) + os_endpoints(route.backend.bind);
+    needs.connections += os_endpoints(route.frontend.connect) + os_endpoints(route.backend.connect);
+    if (route.spool) needs.spool_fds += kFdsPerSpool;
+  }
+  if (uses_curve(config)) needs.sockets += 1;  // the ZAP handler's REP
+  needs.sockets += kSpareSockets;
+  return needs;
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (the soft default, 1024, is what one
+// process of a thousand routes needs on its own), and refuses a config that surely cannot
+// have its fds.
+void raise_fd_limit(const ResourceNeeds& needs) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  const auto need = needs.fds();
+  const auto detail = std::to_string(needs.sockets) + " ZeroMQ sockets, " +
+                      std::to_string(needs.listeners) + " listeners, " +
+                      std::to_string(needs.connections) + " outgoing connections";
+  if (limit.rlim_cur < need) {
+    throw StartupError("this config needs at least " + std::to_string(need) +
+                       " file descriptors (" + detail + ") but RLIMIT_NOFILE allows " +
+                       std::to_string(limit.rlim_cur) +
+                       ": raise the hard limit (ulimit -Hn, systemd LimitNOFILE=, "
+                       "docker run --ulimit nofile=N:N)");
+  }
+  if (limit.rlim_cur < need + kClientHeadroom) {
+    log::info("file descriptor limit leaves little room for client connections",
+              {{"fd_limit", std::to_string(limit.rlim_cur)},
+               {"needed_without_clients", std::to_string(need)},
+               {"room_for_clients", std::to_string(limit.rlim_cur - need)},
+               {"sockets", detail}});
+  }
+}
 
 }  // namespace
 
@@ -43,12 +129,21 @@ bool LoopState::alive(std::chrono::milliseconds max_silence) const {
 }
 
 void LoopState::set_status(std::string json) {
-  const std::lock_guard lock(status_mutex_);
-  status_ = std::move(json);
+  {
+    const std::lock_guard lock(status_mutex_);
+    status_ = std::move(json);
+    ++status_serial_;
+  }
+  status_changed_.notify_all();
 }
 
 std::string LoopState::status() const {
-  const std::lock_guard lock(status_mutex_);
+  std::unique_lock lock(status_mutex_);
+  const auto serial = status_serial_;
+  status_requested_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+  status_changed_.wait_for(lock, kStatusWait, [&] { return status_serial_ != serial; });
   return status_;
 }
 
@@ -75,6 +170,18 @@ EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
     seed = static_cast<unsigned int>(Clock::now().time_since_epoch().count() ^ getpid());
   }
   std::srand(seed);
+  // Sized before the first socket exists: libzmq fixes its socket table then.
+  const ResourceNeeds needs = resource_needs(config_);
+  raise_fd_limit(needs);
+  const auto socket_limit =
+      static_cast<std::size_t>(zmq_ctx_get(context_.handle(), ZMQ_SOCKET_LIMIT));
+  if (needs.sockets > socket_limit) {
+    throw StartupError("this config needs " + std::to_string(needs.sockets) +
+                       " ZeroMQ sockets; this libzmq allows at most " +
+                       std::to_string(socket_limit) + " per process");
+  }
+  context_.set(zmq::ctxopt::max_sockets,
+               std::max(kLibzmqDefaultMaxSockets, static_cast<int>(needs.sockets)));
   // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
   context_.set(zmq::ctxopt::blocky, false);
   // libzmq's zero-copy receive makes small messages point into shared 8 KiB decoder buffers;
@@ -114,8 +221,9 @@ bool EventLoop::publish(Clock::time_point now, bool force) {
   if (!force && now - last_publish_ < kPublishEvery) return false;
   last_publish_ = now;
   for (auto& route : routes_) route->publish(now);
-  if (force || now - last_status_ >= kStatusEvery) {
-    last_status_ = now;
+  // Only on request: rebuilt every 100 ms, the snapshot of 1,000 idle routes was most of the
+  // loop's idle CPU.
+  if (force || state_.take_status_request()) {
     nlohmann::json routes = nlohmann::json::array();
     for (const auto& route : routes_) routes.push_back(route->status(now));
     state_.set_status(nlohmann::json{
@@ -135,7 +243,9 @@ int EventLoop::run(int signal_fd) {
   bool stopping = false;
   Clock::time_point drain_deadline{};
   std::vector<zmq::pollitem_t> items;
-  std::vector<std::size_t> first_item;  // each route's slice of `items`
+  std::vector<std::size_t> first_item;    // each route's slice of `items`
+  std::vector<zmq::pollitem_t> polled;    // the items that wait for some event
+  std::vector<std::size_t> polled_index;  // where each sits in `items`
   bool dirty = true;
 
   while (true) {
@@ -155,11 +265,23 @@ int EventLoop::run(int signal_fd) {
     if (dirty) wake = std::min(wake, last_publish_ + kPublishEvery);
     if (stopping) wake = std::min(wake, drain_deadline);
     const auto wait = std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wake - now));
+    // zmq_poll asks every socket item for its events, a system call each, even when it waits
+    // for none; those items are left out (at 1,000 idle pipeline routes, half of them).
+    polled.clear();
+    polled_index.clear();
+    for (std::size_t k = 0; k < items.size(); ++k) {
+      items[k].revents = 0;
+      if (items[k].events == 0) continue;
+      polled.push_back(items[k]);
+      polled_index.push_back(k);
+    }
     try {
-      zmq::poll(items, wait);
+      zmq::poll(polled, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
     }
+    for (std::size_t j = 0; j < polled.size(); ++j)
+      items[polled_index[j]].revents = polled[j].revents;
     now = Clock::now();
     state_.heartbeat();
 

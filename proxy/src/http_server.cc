@@ -1,8 +1,8 @@
 // The HTTP server's one thread: accepts without blocking, reads each request head into a
 // bounded buffer, answers it through HttpServer::respond, writes the answer without blocking
 // and closes the connection after it, or at the connection's deadline. A connection never
-// makes another wait, so probes are answered however many clients are slow. Also the raise
-// of the process's fd limit (raise_open_file_limit).
+// makes another wait, so probes are answered however many clients are slow. (The event loop
+// raises the process's fd limit before this server starts; see event_loop.cc.)
 
 #include "tidepool/proxy/http_server.h"
 
@@ -202,19 +202,6 @@ struct Connection {
 };
 
 }  // namespace
-
-std::size_t raise_open_file_limit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    rlimit raised = limit;
-    raised.rlim_cur = limit.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
-      log::warn("cannot raise the open file limit",
-                {{"soft", std::to_string(limit.rlim_cur)}, {"error", error_text(errno)}});
-    }
-  }
-  return open_file_limit();
-}
 
 // Every open connection, in accept order (which is deadline order: every connection gets the
 // same deadline from its accept), and the epoll set they are in. Only the server thread

@@ -25,7 +25,7 @@ constexpr auto kReplyRetry = 1ms;
 // A client that stays full (it stopped reading) is retried ever less often, up to this: its
 // replies then wait at most this much longer once it reads again, and the loop does not wake
 // a thousand times a second for it while everyone else is served.
-constexpr auto kReplyRetryMax = 50ms;
+constexpr auto kReplyRetryMax = 5ms;
 // TTL, in-flight expiry and log summaries need no finer clock than this.
 constexpr auto kHousekeeping = 100ms;
 // libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
@@ -104,18 +104,31 @@ constexpr int kHeartbeatsMissed = 3;
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
                       bool backend, bool immediate, std::int64_t max_frame, bool may_be_unread) {
   socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
+  // IPv6 (tcp://[::1]:PORT) needs ZMQ_IPV6. Only where an endpoint is an IPv6 literal: on a
+  // dual-stack socket libzmq reports an IPv4 bind as tcp://[::ffff:127.0.0.1]:PORT.
+  const auto ipv6 = [](const std::vector<std::string>& endpoints) {
+    return std::any_of(endpoints.begin(), endpoints.end(),
+                       [](const std::string& e) { return e.starts_with("tcp://["); });
+  };
+  if (ipv6(config.bind) || ipv6(config.connect)) socket.set(zmq::sockopt::ipv6, true);
   socket.set(zmq::sockopt::sndhwm, config.hwm);
   socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
   socket.set(zmq::sockopt::maxmsgsize, max_frame);
-  if (config.heartbeat_ms > 0 && may_be_unread && config.type == SocketType::kRouter) {
-    // A request-reply client may also leave its replies unread (it stopped reading): its
-    // receive window stays closed, and TCP_USER_TIMEOUT (below) would abort it (Linux >= 5.11)
-    // and libzmq would discard the replies its pipe held, uncounted. So no ZMTP heartbeat
-    // and no user timeout here: kernel keepalive probes an idle connection and a vanished
-    // client's kernel does not answer (dropped after 1 + 3 intervals), while a live client
-    // with a closed window keeps answering the kernel's window probes and stays connected. A
-    // vanished client with replies unacknowledged is noticed by the kernel's retransmission
-    // limit (tcp_retries2: ~15 min by default), its replies wait until then, bounded.
+  // Back-off for connect endpoints whose peer is absent (ZMQ_RECONNECT_IVL stays 100 ms).
+  socket.set(zmq::sockopt::reconnect_ivl_max, config.reconnect_max_ms);
+  if (config.heartbeat_ms > 0 && may_be_unread) {
+    // While tidepool does not read this socket (`block` with a full queue), libzmq stops
+    // reading its connections and sees none of a client's traffic: its heartbeat timeout
+    // would close healthy connections and lose what their pipes held. So no ZMTP heartbeat
+    // here, and no TCP_USER_TIMEOUT either (Linux >= 5.11 aborts a connection whose window
+    // stays closed that long: a request-reply client that stops reading, whose piped replies
+    // libzmq would then discard uncounted). Nor any PING sent while input is stopped: libzmq
+    // 4.3.4 asserts (stream_engine_base.cpp:331 !_io_error, libzmq #4841) when such a
+    // connection's hang-up and a write event come in one epoll batch. Kernel keepalive
+    // notices a vanished client instead: it probes an idle connection whether or not anyone
+    // reads it; a live client's kernel answers, a vanished one's does not (dropped after
+    // 1 + 3 intervals, whole seconds). A vanished client with replies unacknowledged is noticed
+    // at the kernel's retransmission limit (tcp_retries2: ~15 min by default).
     const int seconds = std::max(1, config.heartbeat_ms / 1000);
     socket.set(zmq::sockopt::tcp_keepalive, 1);
     socket.set(zmq::sockopt::tcp_keepalive_idle, seconds);
@@ -125,22 +138,7 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
     // Our PINGs, and the TTL in them, tell peers that tidepool is alive.
     socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
     socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * kHeartbeatsMissed);
-    if (!may_be_unread) {
-      socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
-    } else {
-      // While tidepool does not read this socket (`block` with a full queue), libzmq stops
-      // reading its connections and sees none of a client's traffic: its heartbeat timeout
-      // would close healthy connections and lose what their pipes held. 0 arms no timeout
-      // timer (libzmq 4.3.4 zmtp_engine.cpp). A vanished client is noticed by the kernel
-      // instead: our PINGs go out every interval whether or not we read, a live client's
-      // kernel acknowledges them, and TCP_USER_TIMEOUT aborts the connection once data has
-      // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
-      // probe while data is unacknowledged). Linux >= 5.11 also aborts a connection whose
-      // receive window stays closed that long: never the case toward a PUSH client, whose
-      // libzmq always reads (request-reply frontends are handled above).
-      socket.set(zmq::sockopt::heartbeat_timeout, 0);
-      socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
-    }
+    socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
   }
   // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
   // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
@@ -260,7 +258,11 @@ void Route::open() {
   if (config_.spool) open_spool();
   const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const std::string& side) {
     const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
-    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), ZMQ_EVENT_ALL) != 0) {
+    // Not the events of each reconnect attempt (delayed, retried, closed): presence needs none
+    // of them, and toward an absent peer they would be a stream of messages to read.
+    constexpr int kEvents =
+        ZMQ_EVENT_ALL & ~(ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED);
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), kEvents) != 0) {
       throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
                          zmq_strerror(zmq_errno()));
     }
@@ -305,8 +307,12 @@ void Route::open() {
   }
 
   const auto now = Clock::now();
-  next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
-  next_housekeeping_ = now + kHousekeeping;
+  // Timers start on a grid every route shares, so that the loop wakes once for all routes
+  // (on_timer() gives them all the same `now`), not once per route: 1,000 routes opened over
+  // a second would otherwise keep it waking every 0.1 ms.
+  const auto tick = Clock::time_point((now.time_since_epoch() / kHousekeeping + 1) * kHousekeeping);
+  next_periodic_flush_ = tick + std::chrono::milliseconds(config_.flush.interval_ms);
+  next_housekeeping_ = tick;
   tokens_updated_ = now;
   tokens_ = 1;
   std::string fronts;

@@ -334,7 +334,7 @@ TEST_CASE(
   CHECK(disconnects == 0);       // no worker was dropped
   CHECK(received == forwarded);  // nothing sent twice
   // Every reply of the stuck client is accounted for: received when it read again, or dropped
-  // as slow_client past its bound (replies.max_messages 1000 by default).
+  // as slow_client past its bound (replies.max_bytes, 64 MiB: 4,096 of these 16 KiB replies).
   CHECK(stuck_received + slow_client == stuck_sent);
   CHECK(stuck_received >= 1000);
 }

@@ -45,7 +45,7 @@ json full() {
       "name": "requests",
       "frontend": {"type": "pull", "bind": ["tcp://*:5580"], "connect": []},
       "backend":  {"type": "push", "bind": [], "connect": ["tcp://127.0.0.1:5590"],
-                   "hwm": 7, "heartbeat_ms": 0},
+                   "hwm": 7, "heartbeat_ms": 0, "reconnect_max_ms": 750},
       "queue": {"max_messages": 5000, "max_bytes": 268435456, "max_message_bytes": 67108864,
                 "overflow": "drop-oldest", "ttl_ms": 30000},
       "flush": {"interval_ms": 250, "drain_rate": 12.5, "max_in_flight": 4},
@@ -840,4 +840,59 @@ TEST_CASE("a number too large for any type is a config error, not a crash") {
   CHECK_THROWS_AS(
       tidepool::proxy::parse_config_text(R"({"shutdown": {"drain_timeout_ms": 1E999}})"),
       tidepool::proxy::ConfigError);
+}
+
+TEST_CASE("duplicate keys are errors naming the key, at any depth") {
+  const auto path_of = [](const std::string& text) -> std::string {
+    try {
+      parse_config_text(text);
+    } catch (const ConfigError& e) {
+      CHECK(e.problem() == "duplicate key");
+      return e.path();
+    }
+    return "<accepted>";
+  };
+  const std::string route =
+      R"({"name": "a", "frontend": {"bind": ["tcp://*:5580"]},
+          "backend": {"connect": ["tcp://127.0.0.1:5590"]}})";
+  CHECK(path_of(R"({"routes": [], "routes": []})") == "routes");
+  CHECK(path_of(R"({"log": {"level": "info", "level": "debug"}, "routes": [])" + route + "]}") ==
+        "log.level");
+  CHECK(path_of(R"({"routes": [)" + route +
+                R"(, {"name": "b", "queue": {"max_messages": 1, "max_messages": 2}}]})") ==
+        "routes[1].queue.max_messages");
+  CHECK(path_of(R"({"routes": [[1, 2, {"x": 1, "x": 2}]]})") == "routes[0][2].x");
+  // The same key in two objects is no duplicate.
+  std::string other = route;
+  other.replace(other.find("\"a\""), 3, "\"b\"");
+  other.replace(other.find("5580"), 4, "5581");
+  CHECK(path_of(R"({"routes": [)" + route + ", " + other + "]}") == "<accepted>");
+}
+
+TEST_CASE("reconnect_max_ms: default, range, round trip") {
+  CHECK(parse_config(base()).routes[0].backend.reconnect_max_ms == 2000);
+  json doc = base();
+  doc["routes"][0]["backend"]["reconnect_max_ms"] = 0;
+  CHECK(parse_config(doc).routes[0].backend.reconnect_max_ms == 0);
+  doc["routes"][0]["backend"]["reconnect_max_ms"] = 3'600'001;
+  CHECK(error_path(doc) == "routes[0].backend.reconnect_max_ms");
+  doc["routes"][0]["backend"]["reconnect_max_ms"] = 500;
+  CHECK(to_json(parse_config(doc))["routes"][0]["backend"]["reconnect_max_ms"] == 500);
+}
+
+TEST_CASE("endpoints a start would refuse are refused with the reason") {
+  const std::string long_path = "ipc:///tmp/" + std::string(200, 'x');
+  REQUIRE(endpoint_problem(long_path, true).has_value());
+  CHECK(endpoint_problem(long_path, true)->find("at most 107") != std::string::npos);
+  CHECK(endpoint_problem(long_path, false).has_value());
+  CHECK_FALSE(endpoint_problem("ipc:///tmp/" + std::string(102, 'x'), true));  // 107 bytes
+  CHECK(endpoint_problem("ipc:///tmp/" + std::string(103, 'x'), true).has_value());
+  // bind takes addresses and interfaces, not host names (connect resolves them later).
+  CHECK(endpoint_problem("tcp://localhost:5580", true).has_value());
+  CHECK_FALSE(endpoint_problem("tcp://localhost:5580", false));
+  CHECK(endpoint_problem("tcp://no-such-interface0:5580", true).has_value());
+  CHECK_FALSE(endpoint_problem("tcp://lo:5580", true));
+  CHECK_FALSE(endpoint_problem("tcp://[::1]:0", true));
+  CHECK_FALSE(endpoint_problem("tcp://[::1]:5590", false));
+  CHECK(endpoint_problem("tcp://[::1]:65536", true).has_value());
 }

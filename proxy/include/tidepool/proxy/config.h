@@ -1,3 +1,4 @@
+// The configuration tidepool runs with: every key of the file, its default and why.
 #pragma once
 
 #include <cstddef>
@@ -57,6 +58,13 @@ struct SocketConfig {
   int hwm = 1000;
   // ZMTP heartbeat interval; a peer silent for three intervals is dropped. 0 turns it off.
   int heartbeat_ms = 5000;
+  // Ceiling of libzmq's reconnect back-off on connect endpoints: a failed attempt doubles
+  // the wait from 100 ms (ZMQ_RECONNECT_IVL) up to this (ZMQ_RECONNECT_IVL_MAX). Without it
+  // libzmq retries every 100 ms forever: 1,000 routes with absent workers cost 55% of a
+  // core. At 2000 they cost ~1%; the price is that a worker that comes back after a long
+  // absence is connected to within this (plus up to 100 ms of jitter), not within 100 ms.
+  // 0: no back-off (libzmq's default).
+  int reconnect_max_ms = 2000;
   std::optional<CurveConfig> curve;  // none: NULL security (no encryption, no authentication)
 };
 
@@ -78,7 +86,7 @@ struct FlushConfig {
 // Each client has its own bounds, so a client that stops reading holds only its own replies
 // and never delays anyone else's; past a bound its oldest replies are dropped (`slow_client`).
 struct ReplyConfig {
-  std::size_t max_messages = 1000;      // per client; libzmq's own default HWM
+  std::size_t max_messages = 10000;     // per client: a reading client's bursts fit
   std::size_t max_bytes = 64ULL << 20;  // per client
   std::int64_t timeout_ms = 60000;      // a reply waiting longer than this is dropped
 };

@@ -14,11 +14,6 @@
 
 namespace tidepool::proxy {
 
-// Raises the soft RLIMIT_NOFILE to the hard limit, so the HTTP connection cap (and libzmq's
-// sockets) are not held to the 1,024 that many systems give by default. Returns the soft
-// limit now in force. Call once at start, before any thread.
-std::size_t raise_open_file_limit();
-
 class HttpServer {
  public:
   struct Limits {

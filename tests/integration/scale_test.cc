@@ -1,0 +1,139 @@
+// Many routes through the real binary: 1,000 pipeline routes start, carry a message, and cost
+// little CPU while every backend is absent.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include "harness.h"
+
+using namespace tidepool::test;
+
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+constexpr int kRoutes = 1000;
+
+// Generous: measured 14-18% of a core on 2 shared CPUs (README, "Many routes"), 55% before
+// this work; the goal of 2% is not reached yet (the 100 ms housekeeping reads 2,000 monitor
+// sockets), so this bound only catches a return to the old cost.
+constexpr double kMaxIdleCpuPercent = 35;
+// A worker that returns after a long absence is connected to within reconnect_max_ms
+// (default 2000) plus libzmq's jitter of up to 100 ms.
+constexpr auto kMaxNotice = 2500ms;
+constexpr auto kIdleMeasurement = 10s;
+
+// The child inherits the limit: 1,000 routes need ~8,000 fds, the usual soft limit is 1,024.
+void raise_fd_limit() {
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  limit.rlim_cur = limit.rlim_max;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+}
+
+// Free ports below the kernel's ephemeral range, so that no frontend bound to port 0 (nor
+// any other test's free_port()) can land on a port a backend connects to.
+std::vector<int> free_low_ports(std::size_t count) {
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  std::vector<int> ports;
+  for (int port = 10000; port < low && ports.size() < count; ++port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+      ports.push_back(port);
+    }
+    ::close(fd);
+  }
+  if (ports.size() < count) throw std::runtime_error("not enough free ports below the range");
+  return ports;
+}
+
+// utime + stime of a process, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which may contain spaces, start after the last ')'.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+TEST_CASE("1,000 pipeline routes with absent backends start, stay idle, and carry a message") {
+  raise_fd_limit();
+  const auto backs = free_low_ports(kRoutes);
+  std::vector<nlohmann::json> routes;
+  for (int i = 0; i < kRoutes; ++i) {
+    routes.push_back(
+        {{"name", "r" + std::to_string(i)},
+         {"frontend", {{"type", "pull"}, {"bind", {"tcp://127.0.0.1:0"}}}},
+         {"backend",
+          {{"type", "push"}, {"connect", {endpoint(backs[static_cast<std::size_t>(i)])}}}}});
+  }
+  Tidepool tidepool(with_routes(routes));
+  REQUIRE_MESSAGE(
+      tidepool.wait_ready(60s),
+      tidepool.log().substr(tidepool.log().size() > 2000 ? tidepool.log().size() - 2000 : 0));
+
+  // Idle: every backend absent, libzmq retrying each connect with its back-off.
+  std::this_thread::sleep_for(2s);  // past the start and the first reconnect doublings
+  const double before = cpu_seconds(tidepool.pid());
+  const auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(kIdleMeasurement);
+  const double used = cpu_seconds(tidepool.pid()) - before;
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double percent = 100 * used / elapsed;
+  std::cout << "idle CPU at " << kRoutes << " absent-backend routes: " << percent
+            << "% of a core\n";
+  CHECK(percent <= kMaxIdleCpuPercent);
+
+  // One route end to end, once its worker appears.
+  const auto [code, body] = tidepool.http("/status");
+  REQUIRE(code == 200);
+  const auto status = nlohmann::json::parse(body);
+  const auto& route = status["routes"][kRoutes / 2];
+  REQUIRE(route["name"] == "r" + std::to_string(kRoutes / 2));
+  const std::string front = route["frontend"]["endpoints"][0];
+  zmq::context_t context;
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect(front);
+  client.send(zmq::buffer(std::string("across a thousand routes")));
+  const Labels labels{{"route", route["name"].get<std::string>()}};
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", labels, 1));
+  const auto appeared = std::chrono::steady_clock::now();
+  auto worker = bind_socket(context, zmq::socket_type::pull, backs[kRoutes / 2]);
+  zmq::message_t message;
+  REQUIRE(worker.recv(message));
+  const auto notice = std::chrono::steady_clock::now() - appeared;
+  CHECK(message.to_string() == "across a thousand routes");
+  std::cout << "returning worker noticed after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(notice).count() << " ms\n";
+  CHECK(notice < kMaxNotice);
+
+  tidepool.signal(SIGTERM);
+  CHECK(tidepool.wait_exit(30s) == 0);
+}
