@@ -37,25 +37,6 @@ int env_int(const char* name, int fallback) {
   return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tidepool-lossless-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // Messages are 8-byte numbers (little-endian), so a receiver keeps up with a fast drain.
 zmq::message_t numbered(std::uint64_t n) { return zmq::message_t(&n, sizeof n); }
 std::uint64_t number_of(const zmq::message_t& m) {

@@ -26,23 +26,6 @@ using Labels = std::map<std::string, std::string>;
 using SteadyClock = std::chrono::steady_clock;
 const Labels kRpc{{"route", "rpc"}};
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "tidepool-faults-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // A DEALER client; `identity` empty: libzmq assigns one (as Swimmy's REQ clients get).
 zmq::socket_t dealer(zmq::context_t& context, int port, const std::string& identity) {
   zmq::socket_t socket(context, zmq::socket_type::dealer);

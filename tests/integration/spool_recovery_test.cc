@@ -29,26 +29,6 @@ namespace {
 using Labels = std::map<std::string, std::string>;
 const Labels kJobs{{"route", "jobs"}};
 
-// A fresh directory for the spool, removed at the end (after whatever was mounted on it).
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tidepool-spool-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // A size-limited tmpfs on `target`, unmounted when the guard goes (also when a REQUIRE fails).
 class TmpfsMount {
  public:

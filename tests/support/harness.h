@@ -95,6 +95,19 @@ class Tidepool {
   std::optional<int> exit_code_;
 };
 
+// A fresh directory (e.g. for a spool), removed with everything in it at the end.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // An independent peer: a program (e.g. a python3-zmq script under tests/support/) run as its
 // own process, killed at destruction. Its stdout and stderr go to a log read on demand.
 class Peer {
