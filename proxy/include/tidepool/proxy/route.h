@@ -136,7 +136,6 @@ class Route {
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
   void retry_replies(Clock::time_point now);
   void requeue_in_flight(std::size_t backend, Clock::time_point now);
-  void enforce_queue_bound(Clock::time_point now);
   [[nodiscard]] bool has_slot(const Backend& backend) const;
   void read_frontend_monitor(Clock::time_point now);
   void read_backend_monitor(std::size_t backend, Clock::time_point now);
