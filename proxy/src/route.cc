@@ -116,19 +116,15 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
   socket.set(zmq::sockopt::maxmsgsize, max_frame);
   // Back-off for connect endpoints whose peer is absent (ZMQ_RECONNECT_IVL stays 100 ms).
   socket.set(zmq::sockopt::reconnect_ivl_max, config.reconnect_max_ms);
-  if (config.heartbeat_ms > 0 && may_be_unread) {
-    // While tidepool does not read this socket (`block` with a full queue), libzmq stops
-    // reading its connections and sees none of a client's traffic: its heartbeat timeout
-    // would close healthy connections and lose what their pipes held. So no ZMTP heartbeat
-    // here, and no TCP_USER_TIMEOUT either (Linux >= 5.11 aborts a connection whose window
-    // stays closed that long: a request-reply client that stops reading, whose piped replies
-    // libzmq would then discard uncounted). Nor any PING sent while input is stopped: libzmq
-    // 4.3.4 asserts (stream_engine_base.cpp:331 !_io_error, libzmq #4841) when such a
-    // connection's hang-up and a write event come in one epoll batch. Kernel keepalive
-    // notices a vanished client instead: it probes an idle connection whether or not anyone
-    // reads it; a live client's kernel answers, a vanished one's does not (dropped after
-    // 1 + 3 intervals, whole seconds). A vanished client with replies unacknowledged is noticed
-    // at the kernel's retransmission limit (tcp_retries2: ~15 min by default).
+  if (config.heartbeat_ms > 0 && may_be_unread && config.type == SocketType::kRouter) {
+    // A request-reply client may also leave its replies unread (it stopped reading): its
+    // receive window stays closed, and TCP_USER_TIMEOUT (below) would abort it (Linux >= 5.11)
+    // and libzmq would discard the replies its pipe held, uncounted. So no ZMTP heartbeat
+    // and no user timeout here: kernel keepalive probes an idle connection and a vanished
+    // client's kernel does not answer (dropped after 1 + 3 intervals), while a live client
+    // with a closed window keeps answering the kernel's window probes and stays connected. A
+    // vanished client with replies unacknowledged is noticed by the kernel's retransmission
+    // limit (tcp_retries2: ~15 min by default), its replies wait until then, bounded.
     const int seconds = std::max(1, config.heartbeat_ms / 1000);
     socket.set(zmq::sockopt::tcp_keepalive, 1);
     socket.set(zmq::sockopt::tcp_keepalive_idle, seconds);
@@ -138,7 +134,25 @@ void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const s
     // Our PINGs, and the TTL in them, tell peers that tidepool is alive.
     socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
     socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * kHeartbeatsMissed);
-    socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
+    if (!may_be_unread) {
+      socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
+    } else {
+      // While tidepool does not read this socket (`block` with a full queue), libzmq stops
+      // reading its connections and sees none of a client's traffic: its heartbeat timeout
+      // would close healthy connections and lose what their pipes held. 0 arms no timeout
+      // timer (libzmq 4.3.4 zmtp_engine.cpp). A vanished client is noticed by the kernel
+      // instead: our PINGs go out every interval whether or not we read, a live client's
+      // kernel acknowledges them, and TCP_USER_TIMEOUT aborts the connection once data has
+      // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
+      // probe while data is unacknowledged). Linux >= 5.11 also aborts a connection whose
+      // receive window stays closed that long: never the case toward a PUSH client, whose
+      // libzmq always reads (request-reply frontends are handled above). Known: libzmq 4.3.4
+      // can abort (stream_engine_base.cpp:331, libzmq #4841) when such a stopped connection
+      // hangs up with a PING pending; keepalive instead of PINGs dropped healthy blocked
+      // connections (measured), so this stays.
+      socket.set(zmq::sockopt::heartbeat_timeout, 0);
+      socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
+    }
   }
   // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
   // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
