@@ -217,7 +217,11 @@ TEST_CASE("block: back-pressure 100x longer than the heartbeat timeout loses not
   CHECK(t.in_order);
   CHECK(tidepool.metric("tidepool_received_messages_total", kJobs) == total);
   CHECK(tidepool.metric_sum("tidepool_dropped_messages_total", kJobs) == 0);
-  CHECK(tidepool.metric("tidepool_frontend_disconnects_total", kJobs) == 0);
+  const auto disconnects_at_end = tidepool.metric("tidepool_frontend_disconnects_total", kJobs);
+  CHECK(disconnects_at_end == 0);
+  // No answer: tidepool died (libzmq 4.3.4 can abort under block, see the README): its log
+  // says where.
+  if (!disconnects_at_end) MESSAGE(tidepool.log());
 }
 
 TEST_CASE("kill -9 while a spool drains loses nothing; duplicates stay within the bound") {
