@@ -181,6 +181,9 @@ TEST_CASE("block: back-pressure 100x longer than the heartbeat timeout loses not
   const std::uint64_t total = sent;
   CHECK(wait_until([&] { return worker.size() >= total; }, 60s));
   std::this_thread::sleep_for(300ms);  // anything extra would show up as a duplicate
+  // Read while the client is still connected: its own close below is a disconnect too, and
+  // is counted within a monitor tick (under load this read came after it: a false failure).
+  const auto disconnects_at_end = tidepool.metric("tidepool_frontend_disconnects_total", kJobs);
   release = true;
   client.join();
   const Tally t = tally(worker.numbers(), total);
@@ -217,8 +220,7 @@ TEST_CASE("block: back-pressure 100x longer than the heartbeat timeout loses not
   CHECK(t.in_order);
   CHECK(tidepool.metric("tidepool_received_messages_total", kJobs) == total);
   CHECK(tidepool.metric_sum("tidepool_dropped_messages_total", kJobs) == 0);
-  const auto disconnects_at_end = tidepool.metric("tidepool_frontend_disconnects_total", kJobs);
-  CHECK(disconnects_at_end == 0);
+  CHECK(disconnects_at_end.value_or(-1) == 0);
   // No answer: tidepool died (libzmq 4.3.4 can abort under block, see the README): its log
   // says where.
   if (!disconnects_at_end) MESSAGE(tidepool.log());
