@@ -3,13 +3,11 @@
 // spool), a client that stops reading stalls nobody else, a worker host that stops answering
 // holds only its share of max_in_flight. Each test prints the figures it measured.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>

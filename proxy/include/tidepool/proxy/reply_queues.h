@@ -36,7 +36,8 @@ class ReplyQueues {
 
   // Whether `client` (a routing id) has replies waiting: a new one must queue behind them.
   [[nodiscard]] bool waiting(std::string_view client) const {
-    return clients_.find(std::string(client)) != clients_.end();
+    // Called for every reply: usually nobody waits, and then there is nothing to look up.
+    return !clients_.empty() && clients_.find(std::string(client)) != clients_.end();
   }
   // Queues `reply` (its first frame is the client's routing id) at the back of its client's
   // FIFO. Returns how many of that client's oldest replies were dropped to keep it in bounds.
