@@ -26,8 +26,9 @@ constexpr auto kPublishEvery = 5ms;
 // A /status request waits this long at most for the loop's fresh snapshot (the loop answers
 // within a pass, a few milliseconds), then gets the last one.
 constexpr auto kStatusWait = 500ms;
-// The loop wakes at least this often, so /healthz sees it tick even when idle.
-constexpr auto kMaxPollWait = 250ms;
+// The loop wakes at least this often, so /healthz sees it tick even when idle (it calls a
+// loop silent for 5 s stalled). Each wake costs system calls per route: not more often.
+constexpr auto kMaxPollWait = 1000ms;
 
 // libzmq's default ZMQ_MAX_SOCKETS; the context is never sized below it.
 constexpr int kLibzmqDefaultMaxSockets = 1023;

@@ -26,8 +26,20 @@ constexpr auto kReplyRetry = 1ms;
 // replies then wait at most this much longer once it reads again, and the loop does not wake
 // a thousand times a second for it while everyone else is served.
 constexpr auto kReplyRetryMax = 5ms;
-// TTL, in-flight expiry and log summaries need no finer clock than this.
+// TTL, in-flight expiry, reading monitor events and log summaries need no finer clock than
+// this while the route holds something (queued messages, requests awaiting replies)...
 constexpr auto kHousekeeping = 100ms;
+// ...and a route that holds nothing needs none finer than this: what changes then is only who
+// is connected (the gauges follow within it; forwarding to a new worker starts at its handshake,
+// see poll_items()). At 1,000 idle routes every housekeeping pass costs two system calls per
+// route, so this is most of the idle CPU. A multiple of kHousekeeping: both keep one grid.
+constexpr auto kIdleHousekeeping = 1000ms;
+
+// The next point after `t` on a grid of `period` that every route shares, so that the loop
+// wakes once for all routes (on_timer() gives them all the same `now`), not once per route.
+Clock::time_point next_on_grid(Clock::time_point t, Clock::duration period) {
+  return Clock::time_point((t.time_since_epoch() / period + 1) * period);
+}
 // libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
 // over the limit is read, counted as too_large and dropped; only a frame this much larger is
 // refused by libzmq itself, which closes that peer's connection to protect memory.
@@ -46,35 +58,9 @@ std::size_t spool_max_bytes(const QueueConfig& queue) {
          queue.max_messages * protocol::message_record_overhead(kSpoolFramesAllowance);
 }
 
-zmq::socket_type zmq_type(SocketType type) {
-  switch (type) {
-    case SocketType::kRouter:
-      return zmq::socket_type::router;
-    case SocketType::kDealer:
-      return zmq::socket_type::dealer;
-    case SocketType::kPull:
-      return zmq::socket_type::pull;
-    case SocketType::kPush:
-      return zmq::socket_type::push;
-  }
-  return zmq::socket_type::pair;
-}
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Sends a whole message without blocking. Only the first frame can block or be unroutable:
-// once it is in, libzmq takes the rest of a started message.
-SendResult send_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
-  const std::size_t frames = message.size();
-  for (std::size_t i = 0; i < frames; ++i) {
-    const int flags = (i + 1 < frames ? ZMQ_SNDMORE : 0) | (i == 0 ? ZMQ_DONTWAIT : 0);
-    if (zmq_msg_send(message[i].handle(), socket.handle(), flags) >= 0) continue;
-    if (i == 0 && zmq_errno() == EAGAIN) return SendResult::kWouldBlock;
-    if (i == 0 && zmq_errno() == EHOSTUNREACH) return SendResult::kUnroutable;
-    throw zmq::error_t();
-  }
-  return SendResult::kSent;
-}
 
 // libzmq names a client that set no ZMQ_ROUTING_ID with an id of its own, a zero byte and a
 // counter (ids starting with a zero byte are reserved for this). Such an id names one
@@ -83,96 +69,7 @@ bool names_a_connection(std::string_view routing_id) {
   return !routing_id.empty() && routing_id.front() == '\0';
 }
 
-bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
-  zmq::message_t frame;
-  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
-  bool more = frame.more();
-  message.push_back(std::move(frame));
-  // libzmq delivers a multipart message atomically: the rest is already here.
-  while (more) {
-    zmq::message_t next;
-    (void)socket.recv(next, zmq::recv_flags::none);
-    more = next.more();
-    message.push_back(std::move(next));
-  }
-  return true;
-}
 
-// A peer silent (or, see below, unacknowledging) for this many heartbeat intervals is gone.
-constexpr int kHeartbeatsMissed = 3;
-
-void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
-                      bool backend, bool immediate, std::int64_t max_frame, bool may_be_unread) {
-  socket.set(zmq::sockopt::linger, 0);  // set again, bounded, at close
-  // IPv6 (tcp://[::1]:PORT) needs ZMQ_IPV6. Only where an endpoint is an IPv6 literal: on a
-  // dual-stack socket libzmq reports an IPv4 bind as tcp://[::ffff:127.0.0.1]:PORT.
-  const auto ipv6 = [](const std::vector<std::string>& endpoints) {
-    return std::any_of(endpoints.begin(), endpoints.end(),
-                       [](const std::string& e) { return e.starts_with("tcp://["); });
-  };
-  if (ipv6(config.bind) || ipv6(config.connect)) socket.set(zmq::sockopt::ipv6, true);
-  socket.set(zmq::sockopt::sndhwm, config.hwm);
-  socket.set(zmq::sockopt::rcvhwm, backend ? 1000 : config.hwm);
-  socket.set(zmq::sockopt::maxmsgsize, max_frame);
-  // Back-off for connect endpoints whose peer is absent (ZMQ_RECONNECT_IVL stays 100 ms).
-  socket.set(zmq::sockopt::reconnect_ivl_max, config.reconnect_max_ms);
-  if (config.heartbeat_ms > 0 && may_be_unread && config.type == SocketType::kRouter) {
-    // A request-reply client may also leave its replies unread (it stopped reading): its
-    // receive window stays closed, and TCP_USER_TIMEOUT (below) would abort it (Linux >= 5.11)
-    // and libzmq would discard the replies its pipe held, uncounted. So no ZMTP heartbeat
-    // and no user timeout here: kernel keepalive probes an idle connection and a vanished
-    // client's kernel does not answer (dropped after 1 + 3 intervals), while a live client
-    // with a closed window keeps answering the kernel's window probes and stays connected. A
-    // vanished client with replies unacknowledged is noticed by the kernel's retransmission
-    // limit (tcp_retries2: ~15 min by default), its replies wait until then, bounded.
-    const int seconds = std::max(1, config.heartbeat_ms / 1000);
-    socket.set(zmq::sockopt::tcp_keepalive, 1);
-    socket.set(zmq::sockopt::tcp_keepalive_idle, seconds);
-    socket.set(zmq::sockopt::tcp_keepalive_intvl, seconds);
-    socket.set(zmq::sockopt::tcp_keepalive_cnt, kHeartbeatsMissed);
-  } else if (config.heartbeat_ms > 0) {
-    // Our PINGs, and the TTL in them, tell peers that tidepool is alive.
-    socket.set(zmq::sockopt::heartbeat_ivl, config.heartbeat_ms);
-    socket.set(zmq::sockopt::heartbeat_ttl, config.heartbeat_ms * kHeartbeatsMissed);
-    if (!may_be_unread) {
-      socket.set(zmq::sockopt::heartbeat_timeout, config.heartbeat_ms * kHeartbeatsMissed);
-    } else {
-      // While tidepool does not read this socket (`block` with a full queue), libzmq stops
-      // reading its connections and sees none of a client's traffic: its heartbeat timeout
-      // would close healthy connections and lose what their pipes held. 0 arms no timeout
-      // timer (libzmq 4.3.4 zmtp_engine.cpp). A vanished client is noticed by the kernel
-      // instead: our PINGs go out every interval whether or not we read, a live client's
-      // kernel acknowledges them, and TCP_USER_TIMEOUT aborts the connection once data has
-      // been unacknowledged that long (keepalive would add nothing: Linux sends no keepalive
-      // probe while data is unacknowledged). Linux >= 5.11 also aborts a connection whose
-      // receive window stays closed that long: never the case toward a PUSH client, whose
-      // libzmq always reads (request-reply frontends are handled above). Known: libzmq 4.3.4
-      // can abort (stream_engine_base.cpp:331, libzmq #4841) when such a stopped connection
-      // hangs up with a PING pending; keepalive instead of PINGs dropped healthy blocked
-      // connections (measured), so this stays.
-      socket.set(zmq::sockopt::heartbeat_timeout, 0);
-      socket.set(zmq::sockopt::tcp_maxrt, config.heartbeat_ms * kHeartbeatsMissed);
-    }
-  }
-  // CURVE keys when configured, and always a ZAP domain: it makes libzmq refuse unversioned
-  // ZMTP 1.0 peers, whose arbitrary bytes would otherwise parse as ZMTP 1.0 frames and arrive
-  // as messages (every libzmq since 3.x speaks ZMTP 3).
-  apply_security(socket, config, route, backend);
-  if (immediate) {
-    // Queue in tidepool (observable), not in libzmq pipes toward peers that are not there.
-    socket.set(zmq::sockopt::immediate, true);
-  }
-  if (config.type == SocketType::kRouter) {
-    // A reply for a client that has gone is an error we count, not a silent drop; a full
-    // client pipe is EAGAIN we retry, not a drop.
-    socket.set(zmq::sockopt::router_mandatory, true);
-    // A client that reconnects with its own routing id takes it over at once, with the replies
-    // still due to it, even while its old connection still looks alive (a host that vanished
-    // without a FIN). Without this libzmq ignores the newcomer and drops its messages
-    // uncounted. A routing id is a bearer name under NULL security: CURVE authenticates.
-    socket.set(zmq::sockopt::router_handover, true);
-  }
-}
 
 }  // namespace
 
@@ -180,43 +77,19 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
     : config_(config),
       context_(context),
       frontend_(context, zmq_type(config.frontend.type)),
-      frontend_monitor_{zmq::socket_t(context, zmq::socket_type::pair), {}},
+      frontend_monitor_(context),
+      backends_(context, config,
+                static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor),
+      backend_in_flight_(backends_.size(), 0),
       queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
       replies_(config.replies),
       metrics_(metrics, config.name) {
-  const auto max_frame =
-      static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
   // `block` leaves the frontend unread while the queue is full.
-  configure_socket(frontend_, config.frontend, config.name, false, false, max_frame,
-                   config.queue.overflow == Overflow::kBlock);
-  const auto add_backend = [&](std::vector<std::string> binds, std::vector<std::string> connects,
-                               bool gated) {
-    Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
-                    {zmq::socket_t(context, zmq::socket_type::pair), {}},
-                    std::move(binds),
-                    std::move(connects),
-                    gated};
-    configure_socket(backend.socket, config.backend, config.name, true, !gated, max_frame, false);
-    backends_.push_back(std::move(backend));
-  };
-  if (config.request_reply()) {
-    // Request-reply reads multipart replies from its backend. When a connecting socket with
-    // ZMQ_IMMEDIATE loses its peer, libzmq 4.3 terminates that pipe from the socket's own side
-    // as it processes the disconnect's "hiccup" command, which recv() does every 100 calls,
-    // also between two frames of one message: the next frame is gone and libzmq aborts
-    // (fq.cpp:112 "!_more"; seen under a flapping worker within seconds). Without
-    // ZMQ_IMMEDIATE a connecting socket keeps its one pipe across reconnects, so a message
-    // started is read whole, and nothing in it is lost with a connection. Such a socket is
-    // writable with no peer (what it takes waits for the next connection), so each connect
-    // endpoint gets a socket of its own, sent to only while its monitor reports a peer. A bound
-    // socket's pipes end from the connection's side, which lets a started message be read to
-    // its end: bind endpoints share one socket and keep ZMQ_IMMEDIATE.
-    if (!config.backend.bind.empty()) add_backend(config.backend.bind, {}, false);
-    for (const auto& endpoint : config.backend.connect) add_backend({}, {endpoint}, true);
-  } else {
-    // A pipeline backend never reads: one socket with ZMQ_IMMEDIATE for all its endpoints.
-    add_backend(config.backend.bind, config.backend.connect, false);
-  }
+  configure_socket(frontend_, config.frontend, config.name,
+                   SocketRole{.max_frame = static_cast<std::int64_t>(
+                                               config.queue.max_message_bytes) *
+                                           kHardLimitFactor,
+                              .may_be_unread = config.queue.overflow == Overflow::kBlock});
 }
 
 Route::~Route() = default;
@@ -270,63 +143,17 @@ void Route::open_spool() {
 
 void Route::open() {
   if (config_.spool) open_spool();
-  const auto start_monitor = [&](zmq::socket_t& socket, Monitor& monitor, const std::string& side) {
-    const std::string endpoint = "inproc://tidepool-monitor-" + config_.name + "-" + side;
-    // Not the events of each reconnect attempt (delayed, retried, closed): presence needs none
-    // of them, and toward an absent peer they would be a stream of messages to read.
-    constexpr int kEvents =
-        ZMQ_EVENT_ALL & ~(ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED);
-    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), kEvents) != 0) {
-      throw StartupError("route " + config_.name + ": cannot monitor " + side + ": " +
-                         zmq_strerror(zmq_errno()));
-    }
-    // Read every 100 ms, so the pipe must hold a connection storm's events: unlimited here
-    // (0) makes the inproc pipe unlimited. Connected before any bind/connect of the watched
-    // socket, so no event is missed.
-    monitor.socket.set(zmq::sockopt::rcvhwm, 0);
-    monitor.socket.connect(endpoint);
-  };
-  start_monitor(frontend_, frontend_monitor_, "frontend");
-  for (std::size_t i = 0; i < backends_.size(); ++i) {
-    start_monitor(backends_[i].socket, backends_[i].monitor, "backend-" + std::to_string(i));
-  }
-
-  const auto attach = [&](zmq::socket_t& socket, const std::vector<std::string>& binds,
-                          const std::vector<std::string>& connects, const char* side,
-                          std::vector<std::string>& endpoints) {
-    for (const auto& endpoint : binds) {
-      try {
-        socket.bind(endpoint);
-      } catch (const zmq::error_t& e) {
-        throw StartupError("route " + config_.name + ": cannot bind " + side + " " + endpoint +
-                           ": " + e.what() +
-                           (e.num() == EADDRINUSE ? " (another process listens there)" : ""));
-      }
-      endpoints.push_back(socket.get(zmq::sockopt::last_endpoint));
-    }
-    for (const auto& endpoint : connects) {
-      try {
-        socket.connect(endpoint);
-      } catch (const zmq::error_t& e) {
-        throw StartupError("route " + config_.name + ": cannot connect " + side + " " + endpoint +
-                           ": " + e.what());
-      }
-      endpoints.push_back(endpoint);
-    }
-  };
-  attach(frontend_, config_.frontend.bind, config_.frontend.connect, "frontend",
+  frontend_monitor_.start(frontend_, config_.name, "frontend");
+  attach(frontend_, config_.frontend.bind, config_.frontend.connect, config_.name, "frontend",
          frontend_endpoints_);
-  for (auto& backend : backends_) {
-    attach(backend.socket, backend.binds, backend.connects, "backend", backend_endpoints_);
-  }
+  backends_.open(config_.name, backend_endpoints_);
 
   const auto now = Clock::now();
-  // Timers start on a grid every route shares, so that the loop wakes once for all routes
-  // (on_timer() gives them all the same `now`), not once per route: 1,000 routes opened over
-  // a second would otherwise keep it waking every 0.1 ms.
-  const auto tick = Clock::time_point((now.time_since_epoch() / kHousekeeping + 1) * kHousekeeping);
+  // Timers start on the shared grid: 1,000 routes opened over a second would otherwise keep
+  // the loop waking every 0.1 ms.
+  const auto tick = next_on_grid(now, kHousekeeping);
   next_periodic_flush_ = tick + std::chrono::milliseconds(config_.flush.interval_ms);
-  next_housekeeping_ = tick;
+  last_housekeeping_ = tick - kHousekeeping;
   tokens_updated_ = now;
   tokens_ = 1;
   std::string fronts;
@@ -372,11 +199,6 @@ bool Route::can_forward(Clock::time_point now) {
   return tokens_ >= 1;
 }
 
-bool Route::backend_up() const {
-  return std::any_of(backends_.begin(), backends_.end(),
-                     [](const Backend& b) { return b.monitor.presence.up(); });
-}
-
 void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
   poll_slots_.clear();
   const short front_events = can_read_frontend(stopping) ? ZMQ_POLLIN : 0;
@@ -389,16 +211,16 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
     Backend& backend = backends_[i];
     short back_events = 0;
     // A gated socket is writable without a peer: asking then would spin.
-    if (want_out && backend.can_take() && has_slot(backend)) back_events |= ZMQ_POLLOUT;
+    if (want_out && backend.can_take() && has_slot(i)) back_events |= ZMQ_POLLOUT;
     // Always read: a reply a client cannot take waits in that client's own FIFO, so no client
     // holds back another, and the workers' heartbeats keep being read.
     if (config_.request_reply()) back_events |= ZMQ_POLLIN;
     items.push_back({backend.socket.handle(), 0, back_events, 0});
     poll_slots_.emplace_back(PollSlot::kBackend, i);
-    if (backend.gated && !backend.monitor.presence.up()) {
+    if (backend.gated && !backend.monitor.presence().up()) {
       // Only its monitor tells when a gated socket has a peer: watched while it has none, so
       // the connect flush starts at the handshake, not at the next housekeeping tick.
-      items.push_back({backend.monitor.socket.handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({backend.monitor.socket().handle(), 0, ZMQ_POLLIN, 0});
       poll_slots_.emplace_back(PollSlot::kBackendMonitor, i);
     }
   }
@@ -416,13 +238,13 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
     } else if (slot == PollSlot::kBackendMonitor) {
       if (revents & ZMQ_POLLIN) read_backend_monitor(index, now);
     } else {
-      if (revents & ZMQ_POLLIN) read_replies(backends_[index], now);
+      if (revents & ZMQ_POLLIN) read_replies(index, now);
       if (revents & ZMQ_POLLOUT) {
         writable = true;
         // With ZMQ_IMMEDIATE a socket only turns writable once a peer's handshake is done;
         // libzmq attaches the pipe just before it emits the monitor event, so poll() can see
         // the new peer's room before the event arrives. That drain is the connect flush.
-        if (!backends_[index].monitor.presence.up()) new_peer = true;
+        if (!backends_[index].monitor.presence().up()) new_peer = true;
       }
     }
   }
@@ -503,17 +325,13 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
 bool Route::forward(protocol::Multipart& message, Clock::time_point now,
                     const QueuedMessage* origin) {
   const std::size_t bytes = message.bytes();
-  bool sent = false;
-  // Round-robin over the backends that can take it now.
-  for (std::size_t tried = 0; tried < backends_.size() && !sent; ++tried) {
-    const std::size_t index = (next_backend_ + tried) % backends_.size();
-    Backend& backend = backends_[index];
-    if (!backend.can_take() || !has_slot(backend)) continue;
-    sent = config_.request_reply() ? send_request(index, message, now, origin)
-                                   : send_message(backend, message, now);
-    if (sent) next_backend_ = (index + 1) % backends_.size();
-  }
-  if (!sent) return false;
+  const auto sent_to = backends_.send_round_robin(
+      [&](std::size_t index) { return has_slot(index); },
+      [&](std::size_t index) {
+        return config_.request_reply() ? send_request(index, message, now, origin)
+                                       : send_message(backends_[index], message, now);
+      });
+  if (!sent_to) return false;
   message.clear();
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
@@ -521,16 +339,14 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now,
   return true;
 }
 
-bool Route::has_slot(const Backend& backend) const {
+bool Route::has_slot(std::size_t backend) const {
   const std::size_t limit = config_.flush.max_in_flight;
   if (limit == 0 || !config_.request_reply()) return true;
   // Each backend socket with a peer holds at most its share of max_in_flight, so a worker host
   // that stops answering (noticed only at its heartbeat timeout) holds no more than its share
   // and the others keep working.
-  std::size_t up = 0;
-  for (const auto& b : backends_) up += b.monitor.presence.up() ? 1U : 0U;
-  up = std::max<std::size_t>(up, 1);
-  return backend.in_flight < (limit + up - 1) / up;
+  const std::size_t up = std::max<std::size_t>(backends_.counts().sockets_up, 1);
+  return backend_in_flight_[backend] < (limit + up - 1) / up;
 }
 
 bool Route::send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
@@ -561,7 +377,7 @@ bool Route::send_request(std::size_t backend, protocol::Multipart& message, Cloc
     socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   pending_.emplace(sequence, std::move(pending));
-  backends_[backend].in_flight += 1;
+  backend_in_flight_[backend] += 1;
   return true;
 }
 
@@ -584,7 +400,7 @@ bool Route::send_message(Backend& backend, protocol::Multipart& message, Clock::
 void Route::flush(FlushTrigger trigger, Clock::time_point now) {
   if (queue_.empty()) return;
   // The timer firing during an outage is not a flush: there is no one to flush to.
-  if (trigger == FlushTrigger::kPeriodic && !backend_up()) return;
+  if (trigger == FlushTrigger::kPeriodic && !backends_.up()) return;
   counters_.flushes[static_cast<std::size_t>(trigger)] += 1;
   std::uint64_t moved = 0;
   const auto ttl = std::chrono::milliseconds(config_.queue.ttl_ms);
@@ -619,8 +435,7 @@ void Route::spool_forwarded(std::uint64_t sequence) {
   // libzmq's PUSH/DEALER spreads messages over the peers' pipes, so a message has left them
   // once more than all of them can hold was sent after it. Data the kernel took survives
   // kill -9 (the kernel still sends it), so only libzmq's share counts.
-  std::uint64_t peers = 0;
-  for (const auto& backend : backends_) peers += backend.monitor.presence.peers();
+  const std::uint64_t peers = backends_.counts().peers;
   delivery_.set_trail(std::max<std::uint64_t>(peers, 1) *
                       (static_cast<std::uint64_t>(config_.backend.hwm) + kEngineBatchMessages));
   delivery_.forwarded(sequence);
@@ -629,10 +444,10 @@ void Route::spool_forwarded(std::uint64_t sequence) {
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
 
-void Route::read_replies(Backend& backend, Clock::time_point now) {
+void Route::read_replies(std::size_t backend, Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
     protocol::Multipart reply;
-    if (!recv_multipart(backend.socket, reply)) return;
+    if (!recv_multipart(backends_[backend].socket, reply)) return;
     deliver_reply(std::move(reply), now);
   }
 }
@@ -697,7 +512,7 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
 }
 
 void Route::erase_pending(Pending::iterator it) {
-  backends_[it->second.backend].in_flight -= 1;
+  backend_in_flight_[it->second.backend] -= 1;
   pending_.erase(it);
 }
 
@@ -740,10 +555,9 @@ void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
     }
     erase_pending(lost[k]);
   }
-  const Backend& lost_from = backends_[backend];
   log::info("backend peer lost: unanswered requests queued again",
             {{"route", config_.name},
-             {"endpoint", lost_from.connects.empty() ? "bound" : lost_from.connects.front()},
+             {"endpoint", backends_[backend].name()},
              {"requests", std::to_string(lost.size() - refused)}});
   if (refused > 0) {
     drop(keep_oldest ? DropReason::kQueueFull : DropReason::kEvicted, refused, now,
@@ -781,43 +595,12 @@ void Route::note_result(const protocol::Multipart& message, Clock::time_point no
 
 // ---- presence ----------------------------------------------------------------------------------
 
-namespace {
-
-struct MonitorEvent {
-  std::uint16_t id = 0;
-  std::uint32_t value = 0;  // an fd for the events that carry one
-  std::string address;
-};
-
-std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor) {
-  while (true) {
-    zmq::message_t head;
-    if (!monitor.recv(head, zmq::recv_flags::dontwait)) return std::nullopt;
-    zmq::message_t address;
-    if (head.more()) (void)monitor.recv(address, zmq::recv_flags::none);
-    if (head.size() < 6) continue;
-    MonitorEvent event;
-    std::memcpy(&event.id, head.data(), sizeof event.id);
-    std::memcpy(&event.value, static_cast<const char*>(head.data()) + 2, sizeof event.value);
-    event.address = address.to_string();
-    return event;
-  }
-}
-
-bool is_handshake_failure(std::uint16_t event) {
-  return event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-         event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL || event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-}
-
-}  // namespace
-
 void Route::read_frontend_monitor(Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
-    const auto event = next_monitor_event(frontend_monitor_.socket);
+    const std::uint64_t disconnects = frontend_monitor_.presence().disconnects();
+    const auto event = frontend_monitor_.next();
     if (!event) return;
-    const std::uint64_t disconnects = frontend_monitor_.presence.disconnects();
-    frontend_monitor_.presence.on_event(event->id, event->value);
-    if (frontend_monitor_.presence.disconnects() > disconnects) {
+    if (frontend_monitor_.presence().disconnects() > disconnects) {
       // libzmq ends a connection that sends a frame over ZMQ_MAXMSGSIZE with nothing but this
       // event, as it ends every other one: no refusal can be told apart, so each is counted
       // and logged (rate-limited) as a disconnect.
@@ -826,56 +609,30 @@ void Route::read_frontend_monitor(Clock::time_point now) {
                            "or it sent a frame over twice queue.max_message_bytes)",
                            {{"route", config_.name}, {"endpoint", event->address}});
     }
-    counters_.frontend_disconnects = frontend_monitor_.presence.disconnects();
-    if (is_handshake_failure(event->id)) {
+    if (event->handshake_failed()) {
       log_handshake_failure(classify_handshake_failure(event->id, event->value), false,
                             event->address, now);
     }
-    counters_.frontend_handshake_failures = frontend_monitor_.presence.failed_handshakes();
   }
 }
 
 void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
-  Backend& backend = backends_[index];
   for (int n = 0; n < kReadBatch; ++n) {
-    const auto event = next_monitor_event(backend.monitor.socket);
-    if (!event) return;
-    const bool was_up = backend_up();
-    const auto change = backend.monitor.presence.on_event(event->id, event->value);
-    if (is_handshake_failure(event->id)) {
-      log_handshake_failure(classify_handshake_failure(event->id, event->value), true,
-                            event->address, now);
+    const auto outcome = backends_.next_event(index);
+    if (!outcome) return;
+    const MonitorEvent& event = outcome->event;
+    if (event.handshake_failed()) {
+      log_handshake_failure(classify_handshake_failure(event.id, event.value), true,
+                            event.address, now);
     }
-    counters_.backend_connects = 0;
-    counters_.backend_disconnects = 0;
-    counters_.backend_handshake_failures = {};
-    for (const auto& b : backends_) {
-      counters_.backend_connects += b.monitor.presence.connects();
-      counters_.backend_disconnects += b.monitor.presence.disconnects();
-      for (std::size_t r = 0; r < kHandshakeFailures; ++r) {
-        counters_.backend_handshake_failures[r] += b.monitor.presence.failed_handshakes()[r];
-      }
-    }
-    const bool lost_peer = backend.monitor.presence.disconnects() > backend.disconnects_seen;
-    backend.disconnects_seen = backend.monitor.presence.disconnects();
-    if (lost_peer && config_.request_reply()) {
-      requeue_in_flight(index, now);
-      // A bound socket's pipe to the lost peer leaves the socket only a few libzmq commands
-      // after the loss is reported (the teardown passes through libzmq's I/O thread); a
-      // request sent through the socket before that can go into the dead pipe and wait for a
-      // reply that never comes. So nothing goes through it until the next housekeeping tick,
-      // 100 ms on, when the teardown has long happened. A gated socket keeps its pipe across
-      // connections: what waits there goes to the next one, and the copy sent again makes
-      // it a duplicate (ignored), not a loss.
-      if (!backend.gated) backend.paused = true;
-    }
-    if (change == Presence::Change::kUp) {
-      if (!was_up) {
+    if (outcome->lost_peer && config_.request_reply()) requeue_in_flight(index, now);
+    if (outcome->change == Presence::Change::kUp) {
+      if (!outcome->was_up) {
         log::info("backend up",
                   {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
       }
       flush(FlushTrigger::kConnect, now);
-    } else if (change == Presence::Change::kDown && !backend_up()) {
+    } else if (outcome->change == Presence::Change::kDown && !backends_.up()) {
       log::warn("backend down: queueing", {{"route", config_.name}});
       // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
       // with no peer left, nothing forwarded is held in this process any more.
@@ -911,8 +668,16 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
 
 // ---- timers, shutdown, reporting ---------------------------------------------------------------
 
+Clock::time_point Route::next_housekeeping() const {
+  const bool idle = queue_.empty() && pending_.empty() && replies_.empty() &&
+                    (!correlation_ || correlation_->in_flight.empty());
+  return next_on_grid(last_housekeeping_, idle ? kIdleHousekeeping : kHousekeeping);
+}
+
 Clock::time_point Route::next_deadline(Clock::time_point now) const {
-  Clock::time_point next = std::min(next_periodic_flush_, next_housekeeping_);
+  Clock::time_point next = next_housekeeping();
+  // With nothing queued the periodic flush has nothing to do: it does not wake the loop.
+  if (!queue_.empty()) next = std::min(next, next_periodic_flush_);
   if (!replies_.empty()) next = std::min(next, next_reply_retry_);
   if (spool_ && spool_->needs_tick()) {
     next = std::min(next, now + std::chrono::milliseconds(config_.spool->fsync_interval_ms));
@@ -933,13 +698,13 @@ void Route::on_timer(Clock::time_point now) {
     next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
   }
   if (config_.flush.drain_rate > 0 && !queue_.empty()) flush(FlushTrigger::kWritable, now);
-  if (now < next_housekeeping_) return;
-  next_housekeeping_ = now + kHousekeeping;
+  if (now < next_housekeeping()) return;
+  last_housekeeping_ = now;
   // Monitor events are read here, not polled: every socket in zmq_poll costs system calls
   // on each pass, and presence needs no finer clock (the connect flush itself is driven by
   // the backend turning writable, see handle()).
   read_frontend_monitor(now);
-  for (auto& backend : backends_) backend.paused = false;  // paused a tick ago, if at all
+  backends_.end_pauses();  // paused a tick ago, if at all
   for (std::size_t i = 0; i < backends_.size(); ++i) read_backend_monitor(i, now);
   if (config_.queue.ttl_ms > 0) {
     std::uint64_t last_sequence = 0;
@@ -998,15 +763,9 @@ void Route::drop_remaining(DropReason reason) {
 
 void Route::close(std::chrono::milliseconds backend_linger) {
   frontend_.set(zmq::sockopt::linger, 0);
-  zmq_socket_monitor(frontend_.handle(), nullptr, 0);
+  frontend_monitor_.stop(frontend_);
   frontend_.close();
-  frontend_monitor_.socket.close();
-  for (auto& backend : backends_) {
-    backend.socket.set(zmq::sockopt::linger, static_cast<int>(backend_linger.count()));
-    zmq_socket_monitor(backend.socket.handle(), nullptr, 0);
-    backend.socket.close();
-    backend.monitor.socket.close();
-  }
+  backends_.close(backend_linger);
 }
 
 void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
@@ -1035,11 +794,15 @@ void Route::publish(Clock::time_point now) {
   gauges.queue_capacity_messages = static_cast<double>(queue_.max_messages());
   gauges.queue_capacity_bytes = static_cast<double>(queue_.max_bytes());
   if (const auto oldest = queue_.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
-  std::size_t backend_peers = 0;
-  for (const auto& backend : backends_) backend_peers += backend.monitor.presence.peers();
-  gauges.backend_up = backend_up() ? 1 : 0;
-  gauges.backend_peers = static_cast<double>(backend_peers);
-  gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence.peers());
+  const BackendCounts backend = backends_.counts();
+  counters_.backend_connects = backend.connects;
+  counters_.backend_disconnects = backend.disconnects;
+  counters_.backend_handshake_failures = backend.handshake_failures;
+  counters_.frontend_disconnects = frontend_monitor_.presence().disconnects();
+  counters_.frontend_handshake_failures = frontend_monitor_.presence().failed_handshakes();
+  gauges.backend_up = backend.sockets_up > 0 ? 1 : 0;
+  gauges.backend_peers = static_cast<double>(backend.peers);
+  gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence().peers());
   gauges.in_flight = static_cast<double>(in_flight());
   if (spool_) {
     const SpoolStats& stats = spool_->stats();
@@ -1060,8 +823,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
     flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
   }
   const auto oldest = queue_.oldest();
-  std::size_t backend_peers = 0;
-  for (const auto& backend : backends_) backend_peers += backend.monitor.presence.peers();
+  const std::size_t backend_peers = backends_.counts().peers;
   nlohmann::json spool = nullptr;
   if (spool_) {
     const SpoolStats& stats = spool_->stats();
@@ -1082,12 +844,12 @@ nlohmann::json Route::status(Clock::time_point now) const {
       {"frontend",
        {{"type", to_string(config_.frontend.type)},
         {"endpoints", frontend_endpoints_},
-        {"peers", frontend_monitor_.presence.peers()}}},
+        {"peers", frontend_monitor_.presence().peers()}}},
       {"backend",
        {{"type", to_string(config_.backend.type)},
         {"endpoints", backend_endpoints_},
         {"peers", backend_peers},
-        {"up", backend_up()}}},
+        {"up", backends_.up()}}},
       {"queue",
        {{"messages", queue_.size()},
         {"bytes", queue_.bytes()},

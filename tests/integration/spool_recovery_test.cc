@@ -346,6 +346,12 @@ TEST_CASE("disk full: refused and counted as spool_error, keeps forwarding, reco
     REQUIRE(tidepool.wait_metric("tidepool_queue_messages", kJobs, 0));
     worker.set(zmq::sockopt::linger, 0);
   }
+  // Not "backend_up is 0": it is 0 before tidepool saw the worker at all, too. Until tidepool
+  // has seen it leave, the drained records are not known delivered (they may still sit in
+  // libzmq's pipe to it) and still hold their disk space.
+  REQUIRE(wait_until([&] {
+    return tidepool.metric("tidepool_backend_disconnects_total", kJobs).value_or(0) >= 1;
+  }));
   REQUIRE(tidepool.wait_metric("tidepool_backend_up", kJobs, 0));
 
   // Backend gone again: new messages are spooled again, in the space the drained ones freed.

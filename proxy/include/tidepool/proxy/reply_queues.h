@@ -20,15 +20,9 @@
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
 #include "tidepool/proxy/queue.h"
+#include "tidepool/proxy/sockets.h"
 
 namespace tidepool::proxy {
-
-// What one attempt to hand a reply to its client's pipe did.
-enum class SendResult : std::uint8_t {
-  kSent,
-  kWouldBlock,  // the pipe is full: try again later
-  kUnroutable,  // no connected client has that routing id
-};
 
 class ReplyQueues {
  public:

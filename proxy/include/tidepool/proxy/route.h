@@ -13,6 +13,7 @@
 #include <zmq.hpp>
 
 #include "tidepool/protocol/multipart.h"
+#include "tidepool/proxy/backends.h"
 #include "tidepool/proxy/config.h"
 #include "tidepool/proxy/delivery_window.h"
 #include "tidepool/proxy/in_flight.h"
@@ -21,14 +22,11 @@
 #include "tidepool/proxy/presence.h"
 #include "tidepool/proxy/queue.h"
 #include "tidepool/proxy/reply_queues.h"
+#include "tidepool/proxy/sockets.h"
 #include "tidepool/proxy/spool.h"
+#include "tidepool/proxy/startup_error.h"
 
 namespace tidepool::proxy {
-
-// A start-up problem an operator must fix (bind failed, …): fatal, with this message.
-class StartupError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // Requests of one route matched with the results of another by a payload key (DESIGN §5).
 // Owned by the requests route; the results route holds a pointer to it.
@@ -85,25 +83,6 @@ class Route {
   }
 
  private:
-  struct Monitor {
-    zmq::socket_t socket;
-    Presence presence;
-  };
-  // One backend socket with its own presence. Request-reply gives each connect endpoint a
-  // socket of its own without ZMQ_IMMEDIATE (libzmq 4.3 can abort reading replies on a
-  // connecting ZMQ_IMMEDIATE socket, see route.cc) and forwards to it only while its peer is
-  // up; its bind endpoints share one socket. A pipeline backend is one socket for all.
-  struct Backend {
-    zmq::socket_t socket;
-    Monitor monitor;
-    std::vector<std::string> binds;
-    std::vector<std::string> connects;
-    bool gated = false;   // writable without a peer: forward only while presence.up()
-    bool paused = false;  // a bound socket that just lost a peer: see read_backend_monitor()
-    std::uint64_t disconnects_seen = 0;  // losses already answered by a requeue
-    std::size_t in_flight = 0;           // request-reply: requests sent through it, unanswered
-    [[nodiscard]] bool can_take() const { return !paused && (!gated || monitor.presence.up()); }
-  };
   // What each item poll_items() added is, for handle().
   enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
 
@@ -132,16 +111,15 @@ class Route {
   bool send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
                     const QueuedMessage* origin);
   bool send_message(Backend& backend, protocol::Multipart& message, Clock::time_point now);
-  void read_replies(Backend& backend, Clock::time_point now);
+  void read_replies(std::size_t backend, Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
   void retry_replies(Clock::time_point now);
   void requeue_in_flight(std::size_t backend, Clock::time_point now);
-  [[nodiscard]] bool has_slot(const Backend& backend) const;
+  [[nodiscard]] bool has_slot(std::size_t backend) const;
   void read_frontend_monitor(Clock::time_point now);
   void read_backend_monitor(std::size_t backend, Clock::time_point now);
   void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
                              Clock::time_point now);
-  [[nodiscard]] bool backend_up() const;
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
             std::string_view error = {});
   void note_result(const protocol::Multipart& message, Clock::time_point now);
@@ -155,9 +133,9 @@ class Route {
   RouteConfig config_;
   zmq::context_t& context_;
   zmq::socket_t frontend_;
-  Monitor frontend_monitor_;
-  std::vector<Backend> backends_;
-  std::size_t next_backend_ = 0;  // round-robin over the backends that can take a message
+  SocketMonitor frontend_monitor_;
+  Backends backends_;
+  std::vector<std::size_t> backend_in_flight_;  // request-reply: unanswered, per backend socket
   std::vector<std::pair<PollSlot, std::size_t>> poll_slots_;  // backend index for backend slots
   std::vector<std::string> frontend_endpoints_;               // as bound (ephemeral ports resolved)
   std::vector<std::string> backend_endpoints_;
@@ -195,7 +173,10 @@ class Route {
   log::RateLimited disconnect_log_;  // frontend peers gone (maybe an oversized frame)
 
   Clock::time_point next_periodic_flush_;
-  Clock::time_point next_housekeeping_;
+  Clock::time_point last_housekeeping_;
+  // When on_timer() next reads monitors, expires and summarises: sooner while the route holds
+  // something (route.cc, kHousekeeping and kIdleHousekeeping).
+  [[nodiscard]] Clock::time_point next_housekeeping() const;
   double tokens_ = 0;  // drain_rate token bucket
   Clock::time_point tokens_updated_;
 };

@@ -1,0 +1,115 @@
+// The backend side of a route: its sockets with their monitors and presence, the pause after a
+// lost peer, round-robin over the sockets that can take a message now, and the presence
+// counts the route publishes. It never logs or counts drops: it reports what happened.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "tidepool/proxy/config.h"
+#include "tidepool/proxy/presence.h"
+#include "tidepool/proxy/sockets.h"
+
+namespace tidepool::proxy {
+
+// One backend socket with its own presence. Request-reply gives each connect endpoint a
+// socket of its own without ZMQ_IMMEDIATE (libzmq 4.3 can abort reading replies on a
+// connecting ZMQ_IMMEDIATE socket, see backends.cc) and forwards to it only while its peer is
+// up; its bind endpoints share one socket. A pipeline backend is one socket for all.
+struct Backend {
+  enum class State : std::uint8_t {
+    kOpen,
+    // A bound request-reply socket that just lost a peer takes nothing until the next
+    // housekeeping pass (Backends::end_pauses()): libzmq detaches the dead pipe a few commands
+    // after it reports the loss, and a request sent meanwhile could go into it and wait for a
+    // reply that never comes.
+    kPausedAfterLoss,
+  };
+
+  zmq::socket_t socket;
+  SocketMonitor monitor;
+  std::vector<std::string> binds;
+  std::vector<std::string> connects;
+  // Writable without a peer (no ZMQ_IMMEDIATE): it takes messages only while a peer is up,
+  // and only its monitor tells when one is.
+  bool gated = false;
+  State state = State::kOpen;
+  std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
+
+  [[nodiscard]] bool can_take() const {
+    return state == State::kOpen && (!gated || monitor.presence().up());
+  }
+  // For logs: its connect endpoint, or "bound".
+  [[nodiscard]] std::string name() const { return connects.empty() ? "bound" : connects.front(); }
+};
+
+// What one monitor event did to a backend socket.
+struct BackendEvent {
+  MonitorEvent event;
+  Presence::Change change = Presence::Change::kNone;
+  bool was_up = false;    // whether any backend socket had a peer before it
+  bool lost_peer = false;  // a peer of this socket disconnected (what it held is lost with it)
+};
+
+// Presence totals over every backend socket, for the metrics.
+struct BackendCounts {
+  std::uint64_t connects = 0;
+  std::uint64_t disconnects = 0;
+  std::array<std::uint64_t, kHandshakeFailures> handshake_failures{};
+  std::size_t peers = 0;
+  std::size_t sockets_up = 0;  // sockets with at least one peer
+};
+
+class Backends {
+ public:
+  // Creates and configures the sockets for `config` (nothing is bound or connected yet).
+  Backends(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame);
+
+  // Starts the monitors, then binds and connects; appends the endpoints to `endpoints`.
+  // Throws StartupError.
+  void open(const std::string& route, std::vector<std::string>& endpoints);
+  void close(std::chrono::milliseconds linger);
+
+  [[nodiscard]] std::size_t size() const { return sockets_.size(); }
+  Backend& operator[](std::size_t index) { return sockets_[index]; }
+  const Backend& operator[](std::size_t index) const { return sockets_[index]; }
+
+  [[nodiscard]] bool up() const;  // some socket has a peer
+  [[nodiscard]] BackendCounts counts() const;
+
+  // Reads the next monitor event of socket `index`; nullopt when none is waiting. A lost peer
+  // pauses a bound request-reply socket (Backend::State).
+  std::optional<BackendEvent> next_event(std::size_t index);
+  // The housekeeping pass: paused sockets take messages again.
+  void end_pauses();
+
+  // Round-robin: offers the message to each socket that can take one, starting after the
+  // socket that took the last, until `send(index)` returns true for one, whose index is
+  // returned. `eligible(index)` adds the caller's conditions (a share of max_in_flight).
+  template <typename Eligible, typename Send>
+  std::optional<std::size_t> send_round_robin(const Eligible& eligible, const Send& send) {
+    for (std::size_t tried = 0; tried < sockets_.size(); ++tried) {
+      const std::size_t index = (next_ + tried) % sockets_.size();
+      if (!sockets_[index].can_take() || !eligible(index)) continue;
+      if (!send(index)) continue;
+      next_ = (index + 1) % sockets_.size();
+      return index;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  void add(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame,
+           std::vector<std::string> binds, std::vector<std::string> connects, bool gated);
+
+  bool request_reply_;
+  std::vector<Backend> sockets_;
+  std::size_t next_ = 0;  // where round-robin starts
+};
+
+}  // namespace tidepool::proxy

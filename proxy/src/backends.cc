@@ -1,0 +1,104 @@
+// The backend sockets of a route, their presence and round-robin (backends.h).
+#include "tidepool/proxy/backends.h"
+
+#include <algorithm>
+
+namespace tidepool::proxy {
+
+Backends::Backends(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame)
+    : request_reply_(config.request_reply()) {
+  if (request_reply_) {
+    // Request-reply reads multipart replies from its backend. When a connecting socket with
+    // ZMQ_IMMEDIATE loses its peer, libzmq 4.3 terminates that pipe from the socket's own side
+    // as it processes the disconnect's "hiccup" command, which recv() does every 100 calls,
+    // also between two frames of one message: the next frame is gone and libzmq aborts
+    // (fq.cpp:112 "!_more"; seen under a flapping worker within seconds). Without
+    // ZMQ_IMMEDIATE a connecting socket keeps its one pipe across reconnects, so a message
+    // started is read whole, and nothing in it is lost with a connection. Such a socket is
+    // writable with no peer (what it takes waits for the next connection), so each connect
+    // endpoint gets a socket of its own, sent to only while its monitor reports a peer. A bound
+    // socket's pipes end from the connection's side, which lets a started message be read to
+    // its end: bind endpoints share one socket and keep ZMQ_IMMEDIATE.
+    if (!config.backend.bind.empty()) add(context, config, max_frame, config.backend.bind, {}, false);
+    for (const auto& endpoint : config.backend.connect) {
+      add(context, config, max_frame, {}, {endpoint}, true);
+    }
+  } else {
+    // A pipeline backend never reads: one socket with ZMQ_IMMEDIATE for all its endpoints.
+    add(context, config, max_frame, config.backend.bind, config.backend.connect, false);
+  }
+}
+
+void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame,
+                   std::vector<std::string> binds, std::vector<std::string> connects,
+                   bool gated) {
+  Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
+                  SocketMonitor(context),
+                  std::move(binds),
+                  std::move(connects),
+                  gated};
+  configure_socket(backend.socket, config.backend, config.name,
+                   SocketRole{.backend = true, .immediate = !gated, .max_frame = max_frame});
+  sockets_.push_back(std::move(backend));
+}
+
+void Backends::open(const std::string& route, std::vector<std::string>& endpoints) {
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    sockets_[i].monitor.start(sockets_[i].socket, route, "backend-" + std::to_string(i));
+  }
+  for (auto& backend : sockets_) {
+    attach(backend.socket, backend.binds, backend.connects, route, "backend", endpoints);
+  }
+}
+
+void Backends::close(std::chrono::milliseconds linger) {
+  for (auto& backend : sockets_) {
+    backend.socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
+    backend.monitor.stop(backend.socket);
+    backend.socket.close();
+  }
+}
+
+bool Backends::up() const {
+  return std::any_of(sockets_.begin(), sockets_.end(),
+                     [](const Backend& b) { return b.monitor.presence().up(); });
+}
+
+BackendCounts Backends::counts() const {
+  BackendCounts counts;
+  for (const auto& backend : sockets_) {
+    const Presence& presence = backend.monitor.presence();
+    counts.connects += presence.connects();
+    counts.disconnects += presence.disconnects();
+    for (std::size_t r = 0; r < kHandshakeFailures; ++r) {
+      counts.handshake_failures[r] += presence.failed_handshakes()[r];
+    }
+    counts.peers += presence.peers();
+    counts.sockets_up += presence.up() ? 1U : 0U;
+  }
+  return counts;
+}
+
+std::optional<BackendEvent> Backends::next_event(std::size_t index) {
+  Backend& backend = sockets_[index];
+  BackendEvent result;
+  result.was_up = up();
+  auto event = backend.monitor.next(&result.change);
+  if (!event) return std::nullopt;
+  result.event = std::move(*event);
+  const std::uint64_t disconnects = backend.monitor.presence().disconnects();
+  result.lost_peer = disconnects > backend.disconnects_seen;
+  backend.disconnects_seen = disconnects;
+  // A gated socket keeps its pipe across connections: what waits there goes to the next one
+  // (and the copy the route sends again makes it a duplicate, ignored, not a loss).
+  if (result.lost_peer && request_reply_ && !backend.gated) {
+    backend.state = Backend::State::kPausedAfterLoss;
+  }
+  return result;
+}
+
+void Backends::end_pauses() {
+  for (auto& backend : sockets_) backend.state = Backend::State::kOpen;
+}
+
+}  // namespace tidepool::proxy
