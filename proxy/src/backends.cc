@@ -19,7 +19,8 @@ Backends::Backends(zmq::context_t& context, const RouteConfig& config, std::int6
     // endpoint gets a socket of its own, sent to only while its monitor reports a peer. A bound
     // socket's pipes end from the connection's side, which lets a started message be read to
     // its end: bind endpoints share one socket and keep ZMQ_IMMEDIATE.
-    if (!config.backend.bind.empty()) add(context, config, max_frame, config.backend.bind, {}, false);
+    if (!config.backend.bind.empty())
+      add(context, config, max_frame, config.backend.bind, {}, false);
     for (const auto& endpoint : config.backend.connect) {
       add(context, config, max_frame, {}, {endpoint}, true);
     }
@@ -30,13 +31,15 @@ Backends::Backends(zmq::context_t& context, const RouteConfig& config, std::int6
 }
 
 void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame,
-                   std::vector<std::string> binds, std::vector<std::string> connects,
-                   bool gated) {
-  Backend backend{zmq::socket_t(context, zmq_type(config.backend.type)),
-                  SocketMonitor(context),
-                  std::move(binds),
-                  std::move(connects),
-                  gated};
+                   std::vector<std::string> binds, std::vector<std::string> connects, bool gated) {
+  Backend backend{.socket = zmq::socket_t(context, zmq_type(config.backend.type)),
+                  .monitor = SocketMonitor(context),
+                  .binds = std::move(binds),
+                  .connects = std::move(connects),
+                  .gated = gated,
+                  .state = Backend::State::kOpen,
+                  .paused_at = {},
+                  .disconnects_seen = 0};
   configure_socket(backend.socket, config.backend, config.name,
                    SocketRole{.backend = true, .immediate = !gated, .max_frame = max_frame});
   sockets_.push_back(std::move(backend));
@@ -79,7 +82,7 @@ BackendCounts Backends::counts() const {
   return counts;
 }
 
-std::optional<BackendEvent> Backends::next_event(std::size_t index) {
+std::optional<BackendEvent> Backends::next_event(std::size_t index, Clock::time_point now) {
   Backend& backend = sockets_[index];
   BackendEvent result;
   result.was_up = up();
@@ -93,12 +96,22 @@ std::optional<BackendEvent> Backends::next_event(std::size_t index) {
   // (and the copy the route sends again makes it a duplicate, ignored, not a loss).
   if (result.lost_peer && request_reply_ && !backend.gated) {
     backend.state = Backend::State::kPausedAfterLoss;
+    backend.paused_at = now;
   }
   return result;
 }
 
-void Backends::end_pauses() {
-  for (auto& backend : sockets_) backend.state = Backend::State::kOpen;
+void Backends::end_pauses(Clock::time_point before) {
+  for (auto& backend : sockets_) {
+    if (backend.state == Backend::State::kPausedAfterLoss && backend.paused_at < before) {
+      backend.state = Backend::State::kOpen;
+    }
+  }
+}
+
+bool Backends::any_paused() const {
+  return std::any_of(sockets_.begin(), sockets_.end(),
+                     [](const Backend& b) { return b.state == Backend::State::kPausedAfterLoss; });
 }
 
 }  // namespace tidepool::proxy

@@ -1,11 +1,10 @@
+// The route core (route.h): polling, the request path frontend → queue → backend, the reply
+// path through RequestReply, presence handling, timers, drops, logs and publishing.
 #include "tidepool/proxy/route.h"
 
 #include <algorithm>
-#include <cstring>
-#include <optional>
 
 #include "tidepool/protocol/envelope.h"
-#include "tidepool/protocol/field.h"
 #include "tidepool/proxy/curve.h"
 
 namespace tidepool::proxy {
@@ -19,131 +18,78 @@ constexpr int kReadBatch = 512;
 // A request-reply request whose reply never comes (its worker died) stops counting as in
 // flight after this, and is counted as a timeout, so max_in_flight cannot wedge.
 constexpr auto kReplyTimeout = 10min;
-// With ROUTER_MANDATORY, POLLOUT says "some client has room", not "this one has": a reply
-// that would block is retried on this timer instead of spinning on POLLOUT.
-constexpr auto kReplyRetry = 1ms;
-// A client that stays full (it stopped reading) is retried ever less often, up to this: its
-// replies then wait at most this much longer once it reads again, and the loop does not wake
-// a thousand times a second for it while everyone else is served.
-constexpr auto kReplyRetryMax = 5ms;
-// TTL, in-flight expiry, reading monitor events and log summaries need no finer clock than
-// this while the route holds something (queued messages, requests awaiting replies)...
+// TTL, in-flight expiry, the end of a pause after a lost peer, and log summaries need no finer
+// clock than this while the route holds something (queued messages, requests awaiting
+// replies)...
 constexpr auto kHousekeeping = 100ms;
-// ...and a route that holds nothing needs none finer than this: what changes then is only who
-// is connected (the gauges follow within it; forwarding to a new worker starts at its handshake,
-// see poll_items()). At 1,000 idle routes every housekeeping pass costs two system calls per
-// route, so this is most of the idle CPU. A multiple of kHousekeeping: both keep one grid.
+// ...and a route that holds nothing needs none finer than this (only log summaries are left):
+// 1,000 idle routes then wake the loop once a second, not ten times. Presence does not wait for
+// either: monitors are polled (poll_items()). A multiple of kHousekeeping: both keep one grid.
 constexpr auto kIdleHousekeeping = 1000ms;
+// libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
+// over the limit is read, counted as too_large and dropped; only a frame this much larger is
+// refused by libzmq itself, which closes that peer's connection to protect memory.
+constexpr std::int64_t kHardLimitFactor = 2;
 
 // The next point after `t` on a grid of `period` that every route shares, so that the loop
 // wakes once for all routes (on_timer() gives them all the same `now`), not once per route.
 Clock::time_point next_on_grid(Clock::time_point t, Clock::duration period) {
   return Clock::time_point((t.time_since_epoch() / period + 1) * period);
 }
-// libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
-// over the limit is read, counted as too_large and dropped; only a frame this much larger is
-// refused by libzmq itself, which closes that peer's connection to protect memory.
-constexpr std::int64_t kHardLimitFactor = 2;
-// The spool stores a message as a record: its frames plus this much per message, for up to
-// this many frames (more frames cost 4 bytes each; request-reply messages carry 3 or 4).
-constexpr std::size_t kSpoolFramesAllowance = 16;
-
-// The spool's bound on live record bytes. Its records mirror the queue, which max_bytes
-// already bounds (by payload bytes, passed by at most one message under `block`), so the
-// spool gets max_bytes plus what records add: one message over the bound and each queued
-// message's record overhead. A lower bound would make the spool refuse (spool_error) what
-// the queue still takes, and `block` would then lose messages instead of pushing back.
-std::size_t spool_max_bytes(const QueueConfig& queue) {
-  return queue.max_bytes + queue.max_message_bytes +
-         queue.max_messages * protocol::message_record_overhead(kSpoolFramesAllowance);
-}
-
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-
-// libzmq names a client that set no ZMQ_ROUTING_ID with an id of its own, a zero byte and a
-// counter (ids starting with a zero byte are reserved for this). Such an id names one
-// connection to this process; an id the client chose names the client, across connections.
-bool names_a_connection(std::string_view routing_id) {
-  return !routing_id.empty() && routing_id.front() == '\0';
+std::int64_t max_frame(const RouteConfig& config) {
+  return static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
 }
-
-
 
 }  // namespace
 
 Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metrics)
     : config_(config),
-      context_(context),
       frontend_(context, zmq_type(config.frontend.type)),
       frontend_monitor_(context),
-      backends_(context, config,
-                static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor),
-      backend_in_flight_(backends_.size(), 0),
-      queue_(config.queue.max_messages, config.queue.max_bytes, config.queue.overflow),
-      replies_(config.replies),
-      metrics_(metrics, config.name) {
+      backends_(context, config, max_frame(config)),
+      queue_(config),
+      metrics_(metrics, config.name),
+      drain_limit_(config.flush.drain_rate, config.flush.max_in_flight) {
   // `block` leaves the frontend unread while the queue is full.
   configure_socket(frontend_, config.frontend, config.name,
-                   SocketRole{.max_frame = static_cast<std::int64_t>(
-                                               config.queue.max_message_bytes) *
-                                           kHardLimitFactor,
+                   SocketRole{.max_frame = max_frame(config),
                               .may_be_unread = config.queue.overflow == Overflow::kBlock});
+  if (config.request_reply()) request_reply_.emplace(config.replies, backends_.size());
 }
 
 Route::~Route() = default;
 
 Correlation& Route::enable_correlation_requests(const CorrelationConfig& config) {
-  correlation_ = std::make_unique<Correlation>(config);
-  correlation_->durations = &metrics_.request_duration;
-  correlation_->timeouts = &counters_.correlation_timeouts;
+  correlation_ = std::make_unique<Correlation>(config, metrics_.request_duration);
   return *correlation_;
 }
 
 void Route::open_spool() {
-  const SpoolConfig& c = *config_.spool;
-  SpoolOptions options;
-  options.dir = c.dir;
-  options.route = config_.name;
-  options.fsync = c.fsync;
-  options.fsync_interval = std::chrono::milliseconds(c.fsync_interval_ms);
-  options.max_bytes = spool_max_bytes(config_.queue);
-  // Generous: a record longer than this reads back as corrupt, so a spool written with a
-  // larger max_message_bytes must still replay after the limit is lowered.
-  options.max_record_bytes =
-      std::max(protocol::kDefaultMaxRecordBytes,
-               2 * config_.queue.max_message_bytes + protocol::message_record_overhead(1));
-  try {
-    spool_ = std::make_unique<Spool>(options);
-  } catch (const SpoolError& e) {
-    throw StartupError("route " + config_.name + ": " + e.what());
-  }
   // Replayed before the frontend is bound: what was accepted before the restart goes first.
-  // The queue's bounds do not apply to it (they may have been lowered since).
-  const auto now = Clock::now();
-  spool_->replay([&](std::uint64_t sequence, std::vector<std::string_view> frames) {
-    protocol::Multipart message;
-    for (const auto frame : frames) message.push_back(frame);
-    queue_.push_back(QueuedMessage{std::move(message), now, sequence, true});
-  });
-  const SpoolStats& stats = spool_->stats();
+  queue_.open(Clock::now());
+  const Spool* spool = queue_.spool();
+  if (spool == nullptr) return;
+  const SpoolStats& stats = spool->stats();
   log::info("spool opened", {{"route", config_.name},
-                             {"path", spool_->path()},
-                             {"fsync", std::string(to_string(c.fsync))},
+                             {"path", spool->path()},
+                             {"fsync", std::string(to_string(config_.spool->fsync))},
                              {"replayed", std::to_string(stats.replayed)},
                              {"bytes", std::to_string(stats.bytes_on_disk)}});
   if (stats.corrupt_records > 0) {
     log::warn("spool damage found and cut off (the records before it were replayed)",
               {{"route", config_.name},
                {"corrupt_records", std::to_string(stats.corrupt_records)},
-               {"last_error", spool_->last_error()}});
+               {"last_error", spool->last_error()}});
   }
 }
 
 void Route::open() {
-  if (config_.spool) open_spool();
+  open_spool();
   frontend_monitor_.start(frontend_, config_.name, "frontend");
+  frontend_fd_ = frontend_.get(zmq::sockopt::fd);
   attach(frontend_, config_.frontend.bind, config_.frontend.connect, config_.name, "frontend",
          frontend_endpoints_);
   backends_.open(config_.name, backend_endpoints_);
@@ -154,8 +100,7 @@ void Route::open() {
   const auto tick = next_on_grid(now, kHousekeeping);
   next_periodic_flush_ = tick + std::chrono::milliseconds(config_.flush.interval_ms);
   last_housekeeping_ = tick - kHousekeeping;
-  tokens_updated_ = now;
-  tokens_ = 1;
+  drain_limit_.start(now);
   std::string fronts;
   for (const auto& e : frontend_endpoints_) fronts += (fronts.empty() ? "" : ",") + e;
   std::string backs;
@@ -175,38 +120,25 @@ bool Route::can_read_frontend(bool stopping) const {
 }
 
 std::size_t Route::in_flight() const {
-  if (correlation_) return correlation_->in_flight.size();
-  return pending_.size();
+  if (correlation_) return correlation_->in_flight();
+  return request_reply_ ? request_reply_->in_flight() : 0;
 }
 
-bool Route::may_forward_more() const {
-  return config_.flush.max_in_flight == 0 || in_flight() < config_.flush.max_in_flight;
-}
-
-void Route::refill_tokens(Clock::time_point now) {
-  const double rate = config_.flush.drain_rate;
-  if (rate <= 0) return;
-  // A tenth of a second of burst (at least one message) keeps the rate smooth.
-  const double burst = std::max(1.0, rate / 10);
-  tokens_ = std::min(burst, tokens_ + seconds(now - tokens_updated_) * rate);
-  tokens_updated_ = now;
-}
-
-bool Route::can_forward(Clock::time_point now) {
-  if (!may_forward_more()) return false;
-  if (config_.flush.drain_rate <= 0) return true;
-  refill_tokens(now);
-  return tokens_ >= 1;
-}
+bool Route::can_forward(Clock::time_point now) { return drain_limit_.allows(now, in_flight()); }
 
 void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
   poll_slots_.clear();
   const short front_events = can_read_frontend(stopping) ? ZMQ_POLLIN : 0;
-  items.push_back({frontend_.handle(), 0, front_events, 0});
+  // By its raw fd, as the monitors (route.h, frontend_hot_).
+  items.push_back({nullptr, frontend_fd_, front_events, 0});
   poll_slots_.emplace_back(PollSlot::kFrontend, 0);
+  // Monitors are watched by their raw fds (SocketMonitor::fd()): presence changes are handled
+  // as they happen (the connect flush starts at the handshake) at no cost per pass.
+  items.push_back({nullptr, frontend_monitor_.fd(), ZMQ_POLLIN, 0});
+  poll_slots_.emplace_back(PollSlot::kFrontendMonitor, 0);
   // Without a token (drain_rate) the timer wakes the loop instead: POLLOUT would spin.
-  const bool has_token = config_.flush.drain_rate <= 0 || tokens_ >= 1;
-  const bool want_out = !queue_.empty() && may_forward_more() && has_token;
+  const bool want_out =
+      !queue_.empty() && drain_limit_.under_in_flight(in_flight()) && drain_limit_.has_token();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     Backend& backend = backends_[i];
     short back_events = 0;
@@ -217,12 +149,8 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping) {
     if (config_.request_reply()) back_events |= ZMQ_POLLIN;
     items.push_back({backend.socket.handle(), 0, back_events, 0});
     poll_slots_.emplace_back(PollSlot::kBackend, i);
-    if (backend.gated && !backend.monitor.presence().up()) {
-      // Only its monitor tells when a gated socket has a peer: watched while it has none, so
-      // the connect flush starts at the handshake, not at the next housekeeping tick.
-      items.push_back({backend.monitor.socket().handle(), 0, ZMQ_POLLIN, 0});
-      poll_slots_.emplace_back(PollSlot::kBackendMonitor, i);
-    }
+    items.push_back({nullptr, backend.monitor.fd(), ZMQ_POLLIN, 0});
+    poll_slots_.emplace_back(PollSlot::kBackendMonitor, i);
   }
 }
 
@@ -230,13 +158,16 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
   bool writable = false;
   bool new_peer = false;
   bool frontend_readable = false;
+  bool drained = true;  // every monitor read found its end
   for (std::size_t k = 0; k < poll_slots_.size(); ++k) {
     const auto [slot, index] = poll_slots_[k];
     const short revents = items[k].revents;
     if (slot == PollSlot::kFrontend) {
-      frontend_readable = (revents & ZMQ_POLLIN) != 0;
+      frontend_readable = (revents & ZMQ_POLLIN) != 0 || frontend_hot_;
+    } else if (slot == PollSlot::kFrontendMonitor) {
+      if ((revents & ZMQ_POLLIN) || monitor_backlog_) drained &= read_frontend_monitor(now);
     } else if (slot == PollSlot::kBackendMonitor) {
-      if (revents & ZMQ_POLLIN) read_backend_monitor(index, now);
+      if ((revents & ZMQ_POLLIN) || monitor_backlog_) drained &= read_backend_monitor(index, now);
     } else {
       if (revents & ZMQ_POLLIN) read_replies(index, now);
       if (revents & ZMQ_POLLOUT) {
@@ -248,6 +179,7 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
       }
     }
   }
+  monitor_backlog_ = !drained;
   if (writable) flush(new_peer ? FlushTrigger::kConnect : FlushTrigger::kWritable, now);
   if (frontend_readable && can_read_frontend(stopping)) read_frontend(now);
 }
@@ -255,9 +187,13 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
 // ---- requests: frontend → queue → backend ----------------------------------------------------
 
 void Route::read_frontend(Clock::time_point now) {
+  frontend_hot_ = true;  // until a recv finds it empty
   for (int n = 0; n < kReadBatch && can_read_frontend(false); ++n) {
     protocol::Multipart message;
-    if (!recv_multipart(frontend_, message)) break;
+    if (!recv_multipart(frontend_, message)) {
+      frontend_hot_ = false;  // read to the end: its fd signals the next message
+      break;
+    }
     accept(std::move(message), now);
   }
   commit_spool(now);
@@ -268,13 +204,11 @@ void Route::read_frontend(Clock::time_point now) {
 // the timers and publish() run only after handle() returns, and while a batch's messages are
 // in the queue the fast path is closed (it needs an empty queue).
 void Route::commit_spool(Clock::time_point now) {
-  if (!spool_ || spool_->commit()) return;
-  // Not durable, and the spool took the records back: refuse their messages as a write error
-  // would have, one by one. They are the queue's tail (a batch is appended in order; a
-  // message evicted meanwhile was counted as evicted).
-  const auto [messages, bytes] = queue_.remove_spooled_after(spool_->synced_sequence());
-  drop(DropReason::kSpoolError, messages, now,
-       "spool fsync failed: the messages of this read batch are refused", spool_->last_error());
+  if (const std::size_t refused = queue_.commit(); refused > 0) {
+    drop(DropReason::kSpoolError, refused, now,
+         "spool fsync failed: the messages of this read batch are refused",
+         queue_.spool()->last_error());
+  }
 }
 
 void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
@@ -289,7 +223,10 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
          "request without a REQ-style envelope (routing id, empty delimiter, body) dropped");
     return;
   }
-  if (results_of_ != nullptr) note_result(message, now);
+  if (results_of_ != nullptr &&
+      !results_of_->note_result(message.frame_view(message.size() - 1), now)) {
+    counters_.uncorrelated_results += 1;
+  }
 
   // Fast path: nothing queued ahead of it, so sending now cannot reorder.
   if (queue_.empty() && can_forward(now) && forward(message, now, nullptr)) {
@@ -297,29 +234,19 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
     metrics_.queue_wait.observe(0);
     return;
   }
-  std::uint64_t sequence = 0;
-  if (spool_) {
-    // On disk before it counts as queued (see commit_spool()); a message the queue would
-    // refuse is not written.
-    if (!queue_.would_accept(message.bytes())) {
-      drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
-      return;
-    }
-    // Durable once commit_spool() has synced the whole read batch.
-    const auto appended = spool_->append_uncommitted(message);
-    if (!appended) {
-      drop(DropReason::kSpoolError, 1, now, "spool cannot store the message: refused",
-           spool_->last_error());
-      return;
-    }
-    sequence = *appended;
-  }
-  const OfferResult offered = queue_.offer(std::move(message), now, sequence);
+  // With a spool its record is written now, durable once commit_spool() has synced the whole
+  // read batch.
+  using Refusal = DurableQueue::Offered::Refusal;
+  const DurableQueue::Offered offered = queue_.offer(std::move(message), now);
   if (offered.evicted > 0) {
     drop(DropReason::kEvicted, offered.evicted, now, "queue full: oldest messages evicted");
-    spool_done(offered.evicted_sequence);
   }
-  if (!offered.accepted) drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
+  if (offered.refused == Refusal::kQueueFull) {
+    drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
+  } else if (offered.refused == Refusal::kSpoolError) {
+    drop(DropReason::kSpoolError, 1, now, "spool cannot store the message: refused",
+         queue_.spool()->last_error());
+  }
 }
 
 bool Route::forward(protocol::Multipart& message, Clock::time_point now,
@@ -335,7 +262,7 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now,
   message.clear();
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
-  if (config_.flush.drain_rate > 0) tokens_ -= 1;
+  drain_limit_.took_one();
   return true;
 }
 
@@ -346,38 +273,15 @@ bool Route::has_slot(std::size_t backend) const {
   // that stops answering (noticed only at its heartbeat timeout) holds no more than its share
   // and the others keep working.
   const std::size_t up = std::max<std::size_t>(backends_.counts().sockets_up, 1);
-  return backend_in_flight_[backend] < (limit + up - 1) / up;
+  return request_reply_->in_flight(backend) < (limit + up - 1) / up;
 }
 
 bool Route::send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
                          const QueuedMessage* origin) {
-  zmq::socket_t& socket = backends_[backend].socket;
-  const std::size_t frames = message.size();
-  // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied before
-  // libzmq takes it, the other frames after the first send proved there is room.
-  zmq::message_t routing_id;
-  routing_id.copy(message[0]);
-  if (zmq_msg_send(message[0].handle(), socket.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-    if (zmq_errno() == EAGAIN) return false;
-    throw zmq::error_t();
+  if (!request_reply_->send(backends_[backend].socket, backend, message, now, origin)) {
+    return false;
   }
-  const std::uint64_t sequence = ++next_sequence_;
-  PendingRequest pending{{}, now, backend};
-  if (origin != nullptr) {
-    pending.spool_sequence = origin->spool_sequence;
-    pending.orphan = origin->replayed && names_a_connection(routing_id.to_string_view());
-    if (spool_) delivery_.awaiting(pending.spool_sequence);
-  }
-  pending.request.push_back(std::move(routing_id));
-  socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
-  for (std::size_t i = 1; i < frames; ++i) {
-    zmq::message_t copy;
-    copy.copy(message[i]);  // shares the payload (reference counted), no byte copy
-    pending.request.push_back(std::move(copy));
-    socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
-  }
-  pending_.emplace(sequence, std::move(pending));
-  backend_in_flight_[backend] += 1;
+  if (origin != nullptr) queue_.awaiting(origin->spool_sequence);
   return true;
 }
 
@@ -389,10 +293,8 @@ bool Route::send_message(Backend& backend, protocol::Multipart& message, Clock::
   zmq::message_t body;
   if (correlation_) body.copy(message[frames - 1]);
   if (send_multipart(backend.socket, message) != SendResult::kSent) return false;
-  if (correlation_) {
-    const auto key = protocol::extract_field({static_cast<const char*>(body.data()), body.size()},
-                                             correlation_->config.key);
-    if (key && correlation_->in_flight.add(*key, now)) counters_.correlation_timeouts += 1;
+  if (correlation_ && correlation_->note_request(body.to_string_view(), now)) {
+    counters_.correlation_timeouts += 1;
   }
   return true;
 }
@@ -408,7 +310,7 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
     QueuedMessage head = queue_.pop();
     if (config_.queue.ttl_ms > 0 && now - head.enqueued > ttl) {
       drop(DropReason::kExpired, 1, now, "message older than queue.ttl_ms dropped");
-      spool_done(head.spool_sequence);
+      queue_.dropped(head.spool_sequence);
       continue;
     }
     if (!forward(head.message, now, &head)) {
@@ -425,21 +327,8 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
   counters_.flushed_messages[static_cast<std::size_t>(trigger)] += moved;
 }
 
-// What libzmq may hold in this process toward one backend peer beyond its pipe's high-water
-// mark: the engine's encoder batch (out_batch_size, 8 KiB), which a write the kernel took only
-// in part leaves filled; a message costs at least 2 bytes in it (a 0-byte frame's header).
-constexpr std::uint64_t kEngineBatchMessages = 8192 / 2;
-
 void Route::spool_forwarded(std::uint64_t sequence) {
-  if (!spool_) return;
-  // libzmq's PUSH/DEALER spreads messages over the peers' pipes, so a message has left them
-  // once more than all of them can hold was sent after it. Data the kernel took survives
-  // kill -9 (the kernel still sends it), so only libzmq's share counts.
-  const std::uint64_t peers = backends_.counts().peers;
-  delivery_.set_trail(std::max<std::uint64_t>(peers, 1) *
-                      (static_cast<std::uint64_t>(config_.backend.hwm) + kEngineBatchMessages));
-  delivery_.forwarded(sequence);
-  spool_->mark_done(delivery_.safe());
+  queue_.forwarded(sequence, backends_.counts().peers, config_.backend.hwm);
 }
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
@@ -453,108 +342,64 @@ void Route::read_replies(std::size_t backend, Clock::time_point now) {
 }
 
 void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
-  // Expected: [routing id, sequence (8 bytes), rest of the envelope, "", body…].
-  std::uint64_t sequence = 0;
-  if (reply.size() < 4 || reply[1].size() != sizeof sequence) {
+  using Kind = ReplyOutcome::Kind;
+  const ReplyOutcome outcome = request_reply_->on_reply(frontend_, std::move(reply), now);
+  frontend_hot_ = true;  // a send may have taken the fd's signal (route.h)
+  if (outcome.kind == Kind::kNoSequence) {
     drop(DropReason::kMalformed, 1, now,
          "reply without the envelope tidepool sent (routing id, sequence, delimiter) dropped");
     return;
   }
-  std::memcpy(&sequence, reply[1].data(), sizeof sequence);
-  const auto pending = pending_.find(sequence);
-  if (pending == pending_.end()) {
-    // Answered already: the request was sent again after a backend peer was lost, and both
-    // copies were answered. The client gets exactly one reply.
+  if (outcome.kind == Kind::kDuplicate) {
+    // The request was sent again after a backend peer was lost, and both copies were
+    // answered. The client gets exactly one reply.
     log::debug("duplicate reply ignored", {{"route", config_.name}});
     return;
   }
-  metrics_.request_duration.observe(seconds(now - pending->second.sent));
-  const bool orphan = pending->second.orphan;
-  spool_finished(pending->second.spool_sequence);
-  erase_pending(pending);
-  protocol::Multipart to_client;
-  for (std::size_t i = 0; i < reply.size(); ++i) {
-    if (i != 1) to_client.push_back(std::move(reply[i]));
-  }
-  if (!protocol::split_envelope(to_client)) {
-    drop(DropReason::kMalformed, 1, now, "reply without an empty delimiter frame dropped");
-    return;
-  }
-  if (orphan) {
-    drop(DropReason::kUnroutable, 1, now,
-         "reply to a request accepted before a restart dropped: its client had no routing id of "
-         "its own, and the connection that id named ended with the old process");
-    return;
-  }
-  // Behind the replies already waiting for this client, if any: each client gets its own in
-  // order.
-  if (!replies_.waiting(protocol::routing_id(to_client))) {
-    const SendResult result = send_multipart(frontend_, to_client);
-    if (result == SendResult::kSent) {
+  metrics_.request_duration.observe(seconds(outcome.took));
+  queue_.finished(outcome.spool_sequence);
+  switch (outcome.kind) {
+    case Kind::kDelivered:
       counters_.replies += 1;
-      return;
-    }
-    if (result == SendResult::kUnroutable) {
+      break;
+    case Kind::kNoDelimiter:
+      drop(DropReason::kMalformed, 1, now, "reply without an empty delimiter frame dropped");
+      break;
+    case Kind::kOrphan:
+      drop(DropReason::kUnroutable, 1, now,
+           "reply to a request accepted before a restart dropped: its client had no routing id "
+           "of its own, and the connection that id named ended with the old process");
+      break;
+    case Kind::kUnroutable:
       drop(DropReason::kUnroutable, 1, now, "reply for a client that has gone dropped");
-      return;
-    }
-    // A client that starts waiting is retried soon, whatever others taught the back-off.
-    reply_retry_ = kReplyRetry;
-    next_reply_retry_ =
-        replies_.empty() ? now + kReplyRetry : std::min(next_reply_retry_, now + kReplyRetry);
+      break;
+    case Kind::kWaiting:
+      if (outcome.slow_client_dropped > 0) {
+        drop(DropReason::kSlowClient, outcome.slow_client_dropped, now,
+             "client not reading its replies: its oldest waiting replies dropped "
+             "(replies.max_messages, replies.max_bytes)");
+      }
+      break;
+    case Kind::kNoSequence:
+    case Kind::kDuplicate:
+      break;
   }
-  const std::size_t dropped = replies_.push(std::move(to_client), now);
-  if (dropped > 0) {
-    drop(DropReason::kSlowClient, dropped, now,
-         "client not reading its replies: its oldest waiting replies dropped "
-         "(replies.max_messages, replies.max_bytes)");
-  }
-}
-
-void Route::erase_pending(Pending::iterator it) {
-  backend_in_flight_[it->second.backend] -= 1;
-  pending_.erase(it);
 }
 
 void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
-  // libzmq does not say which of a socket's peers held which request, so every unanswered
-  // request sent through that socket goes back to the head of the queue, oldest first; a
-  // reply that still comes for the old copy is recognised by its sequence and ignored.
-  std::vector<Pending::iterator> lost;
-  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-    if (it->second.backend == backend) lost.push_back(it);
-  }
+  // Every unanswered request sent through that socket goes back to the head of the queue,
+  // oldest first; a reply that still comes for the old copy is recognised and ignored.
+  std::vector<PendingRequest> lost = request_reply_->take_unanswered(backend);
   if (lost.empty()) return;
-  // They count against the queue's bounds like new arrivals. `block` keeps them all (the
-  // frontend then stays unread until the queue is under its bounds again); the drop policies
-  // keep what fits: drop-newest refuses the newest of them, drop-oldest the oldest.
-  const bool block = config_.queue.overflow == Overflow::kBlock;
+  std::vector<QueuedMessage> requests;
+  requests.reserve(lost.size());
+  for (auto& request : lost) {
+    requests.push_back(
+        QueuedMessage{std::move(request.request), now, request.spool_sequence, request.orphan});
+  }
+  // They count against the queue's bounds like new arrivals (DurableQueue::requeue()).
+  const std::size_t refused = queue_.requeue(std::move(requests));
   const bool keep_oldest = config_.queue.overflow != Overflow::kDropOldest;
-  std::size_t count = queue_.size();
-  std::size_t bytes = queue_.bytes();
-  std::vector<bool> keep(lost.size(), true);
-  for (std::size_t k = 0; k < lost.size() && !block; ++k) {
-    const std::size_t i = keep_oldest ? k : lost.size() - 1 - k;
-    const std::size_t size = lost[i]->second.request.bytes();
-    keep[i] = count < queue_.max_messages() && bytes + size <= queue_.max_bytes();
-    if (keep[i]) {
-      count += 1;
-      bytes += size;
-    }
-  }
-  std::size_t refused = 0;
-  for (std::size_t k = lost.size(); k-- > 0;) {
-    PendingRequest& request = lost[k]->second;
-    if (keep[k]) {
-      // Its spool record stays outstanding (not done) until a reply comes.
-      queue_.push_front(
-          QueuedMessage{std::move(request.request), now, request.spool_sequence, request.orphan});
-    } else {
-      spool_finished(request.spool_sequence);
-      ++refused;
-    }
-    erase_pending(lost[k]);
-  }
   log::info("backend peer lost: unanswered requests queued again",
             {{"route", config_.name},
              {"endpoint", backends_[backend].name()},
@@ -566,40 +411,22 @@ void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
 }
 
 void Route::retry_replies(Clock::time_point now) {
-  const auto outcome = replies_.drain(
-      [this](protocol::Multipart& reply) { return send_multipart(frontend_, reply); });
+  const auto outcome = request_reply_->retry(frontend_, now);
+  frontend_hot_ = true;  // a send may have taken the fd's signal (route.h)
   counters_.replies += outcome.delivered;
-  const bool moved = outcome.delivered > 0 || outcome.unroutable > 0;
-  reply_retry_ = moved ? kReplyRetry
-                       : std::clamp<Clock::duration>(2 * reply_retry_, kReplyRetry, kReplyRetryMax);
-  next_reply_retry_ = now + reply_retry_;
   if (outcome.unroutable > 0) {
     drop(DropReason::kUnroutable, outcome.unroutable, now,
          "reply for a client that has gone dropped");
   }
 }
 
-// ---- correlation -----------------------------------------------------------------------------
-
-void Route::note_result(const protocol::Multipart& message, Clock::time_point now) {
-  const auto key =
-      protocol::extract_field(message.frame_view(message.size() - 1), results_of_->config.key);
-  std::optional<Clock::time_point> sent;
-  if (key) sent = results_of_->in_flight.complete(std::string(*key));
-  if (sent) {
-    results_of_->durations->observe(seconds(now - *sent));
-  } else {
-    counters_.uncorrelated_results += 1;
-  }
-}
-
 // ---- presence ----------------------------------------------------------------------------------
 
-void Route::read_frontend_monitor(Clock::time_point now) {
+bool Route::read_frontend_monitor(Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
     const std::uint64_t disconnects = frontend_monitor_.presence().disconnects();
     const auto event = frontend_monitor_.next();
-    if (!event) return;
+    if (!event) return true;
     if (frontend_monitor_.presence().disconnects() > disconnects) {
       // libzmq ends a connection that sends a frame over ZMQ_MAXMSGSIZE with nothing but this
       // event, as it ends every other one: no refusal can be told apart, so each is counted
@@ -614,16 +441,17 @@ void Route::read_frontend_monitor(Clock::time_point now) {
                             event->address, now);
     }
   }
+  return false;
 }
 
-void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
+bool Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
-    const auto outcome = backends_.next_event(index);
-    if (!outcome) return;
+    const auto outcome = backends_.next_event(index, now);
+    if (!outcome) return true;
     const MonitorEvent& event = outcome->event;
     if (event.handshake_failed()) {
-      log_handshake_failure(classify_handshake_failure(event.id, event.value), true,
-                            event.address, now);
+      log_handshake_failure(classify_handshake_failure(event.id, event.value), true, event.address,
+                            now);
     }
     if (outcome->lost_peer && config_.request_reply()) requeue_in_flight(index, now);
     if (outcome->change == Presence::Change::kUp) {
@@ -636,12 +464,10 @@ void Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
       log::warn("backend down: queueing", {{"route", config_.name}});
       // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
       // with no peer left, nothing forwarded is held in this process any more.
-      if (spool_ && !config_.request_reply()) {
-        delivery_.all_delivered();
-        spool_->mark_done(delivery_.safe());
-      }
+      if (!config_.request_reply()) queue_.all_delivered();
     }
   }
+  return false;
 }
 
 void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
@@ -669,95 +495,88 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
 // ---- timers, shutdown, reporting ---------------------------------------------------------------
 
 Clock::time_point Route::next_housekeeping() const {
-  const bool idle = queue_.empty() && pending_.empty() && replies_.empty() &&
-                    (!correlation_ || correlation_->in_flight.empty());
+  const bool idle = queue_.empty() && (!request_reply_ || request_reply_->idle()) &&
+                    !backends_.any_paused() && (!correlation_ || correlation_->empty());
   return next_on_grid(last_housekeeping_, idle ? kIdleHousekeeping : kHousekeeping);
 }
 
 Clock::time_point Route::next_deadline(Clock::time_point now) const {
+  if (monitor_backlog_ || (frontend_hot_ && can_read_frontend(false))) return now;
   Clock::time_point next = next_housekeeping();
   // With nothing queued the periodic flush has nothing to do: it does not wake the loop.
   if (!queue_.empty()) next = std::min(next, next_periodic_flush_);
-  if (!replies_.empty()) next = std::min(next, next_reply_retry_);
-  if (spool_ && spool_->needs_tick()) {
-    next = std::min(next, now + std::chrono::milliseconds(config_.spool->fsync_interval_ms));
+  if (replies() != nullptr && !replies()->empty()) {
+    next = std::min(next, request_reply_->next_retry());
   }
-  if (config_.flush.drain_rate > 0 && !queue_.empty() && tokens_ < 1) {
-    const auto wait = std::chrono::duration<double>((1 - tokens_) / config_.flush.drain_rate);
-    next = std::min(next, now + std::chrono::duration_cast<Clock::duration>(wait));
-  }
+  if (const auto tick = queue_.next_tick(now)) next = std::min(next, *tick);
+  if (!queue_.empty()) next = std::min(next, drain_limit_.next_token(now));
   return next;
 }
 
 void Route::on_timer(Clock::time_point now) {
-  // Cheap when there is nothing to do: writes the lazy done record, fsyncs when due.
-  if (spool_) spool_->tick(now);
-  if (!replies_.empty() && now >= next_reply_retry_) retry_replies(now);
+  queue_.tick(now);
+  if (replies() != nullptr && !replies()->empty() && now >= request_reply_->next_retry()) {
+    retry_replies(now);
+  }
   if (now >= next_periodic_flush_) {
     flush(FlushTrigger::kPeriodic, now);
     next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
   }
-  if (config_.flush.drain_rate > 0 && !queue_.empty()) flush(FlushTrigger::kWritable, now);
+  if (drain_limit_.rate_limited() && !queue_.empty()) flush(FlushTrigger::kWritable, now);
   if (now < next_housekeeping()) return;
   last_housekeeping_ = now;
-  // Monitor events are read here, not polled: every socket in zmq_poll costs system calls
-  // on each pass, and presence needs no finer clock (the connect flush itself is driven by
-  // the backend turning writable, see handle()).
-  read_frontend_monitor(now);
-  backends_.end_pauses();  // paused a tick ago, if at all
-  for (std::size_t i = 0; i < backends_.size(); ++i) read_backend_monitor(i, now);
+  // A pause lasts at least one housekeeping period: libzmq's teardown of the lost pipe has
+  // long happened by then.
+  backends_.end_pauses(now - kHousekeeping);
   if (config_.queue.ttl_ms > 0) {
-    std::uint64_t last_sequence = 0;
-    const auto [messages, bytes] =
-        queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms), &last_sequence);
-    if (messages > 0) {
-      drop(DropReason::kExpired, messages, now, "message older than queue.ttl_ms dropped");
-      spool_done(last_sequence);
+    const std::size_t expired = queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
+    if (expired > 0) {
+      drop(DropReason::kExpired, expired, now, "message older than queue.ttl_ms dropped");
     }
   }
-  if (const std::size_t expired = replies_.expire(now); expired > 0) {
-    drop(DropReason::kSlowClient, expired, now,
-         "replies waited longer than replies.timeout_ms for a client that does not read: "
-         "dropped");
-  }
-  while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
-    spool_finished(pending_.begin()->second.spool_sequence);
-    erase_pending(pending_.begin());
-    counters_.correlation_timeouts += 1;
+  if (request_reply_) {
+    if (const std::size_t expired = request_reply_->replies().expire(now); expired > 0) {
+      drop(DropReason::kSlowClient, expired, now,
+           "replies waited longer than replies.timeout_ms for a client that does not read: "
+           "dropped");
+    }
+    for (const std::uint64_t sequence : request_reply_->expire(now, kReplyTimeout)) {
+      queue_.finished(sequence);
+      counters_.correlation_timeouts += 1;
+    }
   }
   if (correlation_) {
-    counters_.correlation_timeouts += correlation_->in_flight.expire(
-        now - std::chrono::milliseconds(correlation_->config.timeout_ms));
+    counters_.correlation_timeouts += correlation_->expire(now);
   }
   for (auto& limiter : drop_log_) limiter.tick(now);
   handshake_log_.tick(now);
   disconnect_log_.tick(now);
 }
 
-bool Route::drained() const { return queue_.empty() && replies_.empty() && pending_.empty(); }
+bool Route::drained() const {
+  return queue_.empty() && (!request_reply_ || request_reply_->idle());
+}
 
 void Route::drop_remaining(DropReason reason) {
-  std::size_t spooled = 0;
-  const auto [messages, bytes] = queue_.clear(&spooled);
-  if (spool_) {
-    if (spooled > 0) {
-      log::info(std::to_string(spooled) + " messages kept in the spool",
+  const DurableQueue::AtExit at_exit = queue_.close();
+  if (const Spool* spool = queue_.spool()) {
+    if (at_exit.kept > 0) {
+      log::info(std::to_string(at_exit.kept) + " messages kept in the spool",
                 {{"route", config_.name},
-                 {"messages", std::to_string(spooled)},
-                 {"path", spool_->path()}});
+                 {"messages", std::to_string(at_exit.kept)},
+                 {"path", spool->path()}});
     }
-    if (!spool_->sync()) {
+    if (!at_exit.synced) {
       log::error("spool sync at exit failed",
-                 {{"route", config_.name}, {"error", spool_->last_error()}});
+                 {{"route", config_.name}, {"error", spool->last_error()}});
     }
   }
-  // Without a spool this is everything queued. With one, every queued message has a record
-  // (requests queued again after a loss keep theirs) and stays for the next start.
-  if (messages > spooled) {
-    drop(reason, messages - spooled, Clock::now(), "messages still queued at exit dropped");
+  if (at_exit.dropped > 0) {
+    drop(reason, at_exit.dropped, Clock::now(), "messages still queued at exit dropped");
   }
-  if (!replies_.empty()) {
-    drop(reason, replies_.clear(), Clock::now(), "replies still undelivered at exit dropped");
+  if (request_reply_ && !request_reply_->replies().empty()) {
+    drop(reason, request_reply_->replies().clear(), Clock::now(),
+         "replies still undelivered at exit dropped");
   }
 }
 
@@ -789,11 +608,12 @@ void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
 
 void Route::publish(Clock::time_point now) {
   RouteGauges gauges;
-  gauges.queue_messages = static_cast<double>(queue_.size());
-  gauges.queue_bytes = static_cast<double>(queue_.bytes());
-  gauges.queue_capacity_messages = static_cast<double>(queue_.max_messages());
-  gauges.queue_capacity_bytes = static_cast<double>(queue_.max_bytes());
-  if (const auto oldest = queue_.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
+  const MessageQueue& queue = queue_.queue();
+  gauges.queue_messages = static_cast<double>(queue.size());
+  gauges.queue_bytes = static_cast<double>(queue.bytes());
+  gauges.queue_capacity_messages = static_cast<double>(queue.max_messages());
+  gauges.queue_capacity_bytes = static_cast<double>(queue.max_bytes());
+  if (const auto oldest = queue.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
   const BackendCounts backend = backends_.counts();
   counters_.backend_connects = backend.connects;
   counters_.backend_disconnects = backend.disconnects;
@@ -804,8 +624,8 @@ void Route::publish(Clock::time_point now) {
   gauges.backend_peers = static_cast<double>(backend.peers);
   gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence().peers());
   gauges.in_flight = static_cast<double>(in_flight());
-  if (spool_) {
-    const SpoolStats& stats = spool_->stats();
+  if (const Spool* spool = queue_.spool()) {
+    const SpoolStats& stats = spool->stats();
     gauges.spool_bytes = static_cast<double>(stats.bytes_on_disk);
     counters_.spool_replayed = stats.replayed;
     counters_.spool_corrupt_records = stats.corrupt_records;
@@ -822,12 +642,13 @@ nlohmann::json Route::status(Clock::time_point now) const {
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
   }
-  const auto oldest = queue_.oldest();
+  const MessageQueue& queue = queue_.queue();
+  const auto oldest = queue.oldest();
   const std::size_t backend_peers = backends_.counts().peers;
   nlohmann::json spool = nullptr;
-  if (spool_) {
-    const SpoolStats& stats = spool_->stats();
-    spool = {{"path", spool_->path()},
+  if (const Spool* on_disk = queue_.spool()) {
+    const SpoolStats& stats = on_disk->stats();
+    spool = {{"path", on_disk->path()},
              {"fsync", to_string(config_.spool->fsync)},
              {"bytes", stats.bytes_on_disk},
              {"live_messages", stats.live_messages},
@@ -836,7 +657,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
              {"corrupt_records", stats.corrupt_records},
              {"write_errors", stats.write_errors},
              {"fsyncs", stats.fsyncs},
-             {"last_error", spool_->last_error()}};
+             {"last_error", on_disk->last_error()}};
   }
   return {
       {"name", config_.name},
@@ -851,15 +672,15 @@ nlohmann::json Route::status(Clock::time_point now) const {
         {"peers", backend_peers},
         {"up", backends_.up()}}},
       {"queue",
-       {{"messages", queue_.size()},
-        {"bytes", queue_.bytes()},
-        {"capacity_messages", queue_.max_messages()},
-        {"capacity_bytes", queue_.max_bytes()},
+       {{"messages", queue.size()},
+        {"bytes", queue.bytes()},
+        {"capacity_messages", queue.max_messages()},
+        {"capacity_bytes", queue.max_bytes()},
         {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
         {"overflow", to_string(config_.queue.overflow)}}},
       {"in_flight", in_flight()},
-      {"reply_backlog", replies_.messages()},
-      {"reply_backlog_clients", replies_.clients()},
+      {"reply_backlog", replies() != nullptr ? replies()->messages() : 0},
+      {"reply_backlog_clients", replies() != nullptr ? replies()->clients() : 0},
       {"received", counters_.received_messages},
       {"forwarded", counters_.forwarded_messages},
       {"replies", counters_.replies},

@@ -29,7 +29,6 @@ zmq::socket_type zmq_type(SocketType type) {
   return zmq::socket_type::pair;
 }
 
-
 void configure_socket(zmq::socket_t& socket, const SocketConfig& config, const std::string& route,
                       const SocketRole& role) {
   const bool backend = role.backend;
@@ -161,8 +160,7 @@ bool MonitorEvent::handshake_failed() const {
          id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 }
 
-SocketMonitor::SocketMonitor(zmq::context_t& context)
-    : socket_(context, zmq::socket_type::pair) {}
+SocketMonitor::SocketMonitor(zmq::context_t& context) : socket_(context, zmq::socket_type::pair) {}
 
 void SocketMonitor::start(zmq::socket_t& watched, const std::string& route,
                           const std::string& side) {
@@ -175,11 +173,12 @@ void SocketMonitor::start(zmq::socket_t& watched, const std::string& route,
     throw StartupError("route " + route + ": cannot monitor " + side + ": " +
                        zmq_strerror(zmq_errno()));
   }
-  // Read between polls, so the pipe must hold a connection storm's events: unlimited here
+  // Read as the loop gets to it, so the pipe must hold a connection storm's events: unlimited here
   // (0) makes the inproc pipe unlimited. Connected before any bind/connect of the watched
   // socket, so no event is missed.
   socket_.set(zmq::sockopt::rcvhwm, 0);
   socket_.connect(endpoint);
+  fd_ = socket_.get(zmq::sockopt::fd);
 }
 
 std::optional<MonitorEvent> SocketMonitor::next(Presence::Change* change) {

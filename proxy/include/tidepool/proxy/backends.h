@@ -13,6 +13,7 @@
 
 #include "tidepool/proxy/config.h"
 #include "tidepool/proxy/presence.h"
+#include "tidepool/proxy/queue.h"
 #include "tidepool/proxy/sockets.h"
 
 namespace tidepool::proxy {
@@ -24,10 +25,10 @@ namespace tidepool::proxy {
 struct Backend {
   enum class State : std::uint8_t {
     kOpen,
-    // A bound request-reply socket that just lost a peer takes nothing until the next
-    // housekeeping pass (Backends::end_pauses()): libzmq detaches the dead pipe a few commands
-    // after it reports the loss, and a request sent meanwhile could go into it and wait for a
-    // reply that never comes.
+    // A bound request-reply socket that just lost a peer takes nothing for a while
+    // (Backends::end_pauses()): libzmq detaches the dead pipe a few commands after it reports
+    // the loss, and a request sent meanwhile could go into it and wait for a reply that never
+    // comes.
     kPausedAfterLoss,
   };
 
@@ -39,6 +40,7 @@ struct Backend {
   // and only its monitor tells when one is.
   bool gated = false;
   State state = State::kOpen;
+  Clock::time_point paused_at;         // when it entered kPausedAfterLoss
   std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
 
   [[nodiscard]] bool can_take() const {
@@ -52,7 +54,7 @@ struct Backend {
 struct BackendEvent {
   MonitorEvent event;
   Presence::Change change = Presence::Change::kNone;
-  bool was_up = false;    // whether any backend socket had a peer before it
+  bool was_up = false;     // whether any backend socket had a peer before it
   bool lost_peer = false;  // a peer of this socket disconnected (what it held is lost with it)
 };
 
@@ -83,10 +85,11 @@ class Backends {
   [[nodiscard]] BackendCounts counts() const;
 
   // Reads the next monitor event of socket `index`; nullopt when none is waiting. A lost peer
-  // pauses a bound request-reply socket (Backend::State).
-  std::optional<BackendEvent> next_event(std::size_t index);
-  // The housekeeping pass: paused sockets take messages again.
-  void end_pauses();
+  // pauses a bound request-reply socket (Backend::State) from `now`.
+  std::optional<BackendEvent> next_event(std::size_t index, Clock::time_point now);
+  // Sockets paused before `before` take messages again.
+  void end_pauses(Clock::time_point before);
+  [[nodiscard]] bool any_paused() const;
 
   // Round-robin: offers the message to each socket that can take one, starting after the
   // socket that took the last, until `send(index)` returns true for one, whose index is

@@ -1,11 +1,17 @@
+// A route: the core both modes share. It reads the frontend, accepts into its queue,
+// forwards round-robin to its backends, flushes, runs its timers, and alone counts drops,
+// writes logs and publishes metrics. Its parts each own one concern and report outcomes:
+// Backends (sockets, presence), DurableQueue (queue + spool), RequestReply (request-reply
+// mode), Correlation, DrainLimit.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,28 +21,17 @@
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/backends.h"
 #include "tidepool/proxy/config.h"
-#include "tidepool/proxy/delivery_window.h"
-#include "tidepool/proxy/in_flight.h"
+#include "tidepool/proxy/correlation.h"
+#include "tidepool/proxy/drain_limit.h"
+#include "tidepool/proxy/durable_queue.h"
 #include "tidepool/proxy/log.h"
 #include "tidepool/proxy/metrics.h"
-#include "tidepool/proxy/presence.h"
 #include "tidepool/proxy/queue.h"
-#include "tidepool/proxy/reply_queues.h"
+#include "tidepool/proxy/request_reply.h"
 #include "tidepool/proxy/sockets.h"
-#include "tidepool/proxy/spool.h"
 #include "tidepool/proxy/startup_error.h"
 
 namespace tidepool::proxy {
-
-// Requests of one route matched with the results of another by a payload key (DESIGN §5).
-// Owned by the requests route; the results route holds a pointer to it.
-struct Correlation {
-  explicit Correlation(const CorrelationConfig& c) : config(c), in_flight(c.max_tracked) {}
-  CorrelationConfig config;
-  InFlight in_flight;
-  LocalHistogram* durations = nullptr;  // the requests route's request_duration
-  std::uint64_t* timeouts = nullptr;    // the requests route's correlation_timeouts
-};
 
 // One frontend → one queue → one backend (DESIGN §1). All of it runs on the event-loop
 // thread; nothing here is shared with the HTTP threads except through publish().
@@ -84,25 +79,11 @@ class Route {
 
  private:
   // What each item poll_items() added is, for handle().
-  enum class PollSlot : std::uint8_t { kFrontend, kBackend, kBackendMonitor };
+  enum class PollSlot : std::uint8_t { kFrontend, kFrontendMonitor, kBackend, kBackendMonitor };
 
+  // Opens the spool, if any, and replays it into the queue; logs what it found.
   void open_spool();
-  // A message left the queue unforwarded (evicted, expired): its spool record is done, as is
-  // every earlier one not still awaiting delivery.
-  void spool_done(std::uint64_t sequence) {
-    if (!spool_ || sequence == 0) return;
-    delivery_.delivered(sequence);  // a request queued again after a loss was outstanding
-    delivery_.finished_through(sequence);
-    spool_->mark_done(delivery_.safe());
-  }
-  // A request-reply request's record is done: its reply came, or it was given up.
-  void spool_finished(std::uint64_t sequence) {
-    if (!spool_ || sequence == 0) return;
-    delivery_.delivered(sequence);
-    spool_->mark_done(delivery_.safe());
-  }
-  // A message (spooled or not: sequence 0) was handed to the backend's libzmq pipes: records
-  // are done once they have left them (see DeliveryWindow).
+  // A message (spooled or not: sequence 0) was handed to the backend's libzmq pipes.
   void spool_forwarded(std::uint64_t sequence);
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
@@ -114,57 +95,46 @@ class Route {
   void read_replies(std::size_t backend, Clock::time_point now);
   void deliver_reply(protocol::Multipart&& reply, Clock::time_point now);
   void retry_replies(Clock::time_point now);
+  [[nodiscard]] const ReplyQueues* replies() const {
+    return request_reply_ ? &request_reply_->replies() : nullptr;
+  }
   void requeue_in_flight(std::size_t backend, Clock::time_point now);
   [[nodiscard]] bool has_slot(std::size_t backend) const;
-  void read_frontend_monitor(Clock::time_point now);
-  void read_backend_monitor(std::size_t backend, Clock::time_point now);
+  // Each reads what its monitor has, up to a batch; false when it stopped at the batch limit
+  // with more waiting (the fd will not signal again for those: the next pass reads on).
+  bool read_frontend_monitor(Clock::time_point now);
+  bool read_backend_monitor(std::size_t backend, Clock::time_point now);
   void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
                              Clock::time_point now);
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
             std::string_view error = {});
-  void note_result(const protocol::Multipart& message, Clock::time_point now);
 
   [[nodiscard]] bool can_read_frontend(bool stopping) const;
   [[nodiscard]] bool can_forward(Clock::time_point now);
   [[nodiscard]] std::size_t in_flight() const;
-  [[nodiscard]] bool may_forward_more() const;
-  void refill_tokens(Clock::time_point now);
+  // When on_timer() next reads monitors, expires and summarises: sooner while the route holds
+  // something (route.cc, kHousekeeping and kIdleHousekeeping).
+  [[nodiscard]] Clock::time_point next_housekeeping() const;
 
   RouteConfig config_;
-  zmq::context_t& context_;
   zmq::socket_t frontend_;
+  // The frontend is polled by its raw ZMQ_FD: one socket item in zmq_poll costs two system
+  // calls per pass (at 1,000 routes, most of the idle loop's CPU), a raw fd nothing. The fd
+  // signals new messages only to a reader that found the socket empty, and any send or recv
+  // may consume its signal. So the frontend is `hot` (read on the next pass, without waiting)
+  // from every operation on it until a recv finds it empty.
+  int frontend_fd_ = -1;
+  bool frontend_hot_ = true;
   SocketMonitor frontend_monitor_;
   Backends backends_;
-  std::vector<std::size_t> backend_in_flight_;  // request-reply: unanswered, per backend socket
   std::vector<std::pair<PollSlot, std::size_t>> poll_slots_;  // backend index for backend slots
   std::vector<std::string> frontend_endpoints_;               // as bound (ephemeral ports resolved)
   std::vector<std::string> backend_endpoints_;
 
-  MessageQueue queue_;
-  std::unique_ptr<Spool> spool_;   // mirrors the queue's messages on disk, when configured
-  DeliveryWindow delivery_;        // which forwarded records may be marked done
-  ReplyQueues replies_;            // replies a client could not take yet, per client
-  Clock::duration reply_retry_{};  // grows while no waiting reply can be delivered
-  Clock::time_point next_reply_retry_;
-  // Request-reply: each forwarded request carries a sequence frame after the routing id
-  // (workers echo the envelope back); a copy is kept until its reply arrives, so requests a
-  // lost backend peer held can be sent again. Ordered by sequence, i.e. by send time.
-  struct PendingRequest {
-    protocol::Multipart request;  // as received (no sequence frame); frames share payloads
-    Clock::time_point sent;
-    std::size_t backend;  // index in backends_: a loss there sends it again
-    std::uint64_t spool_sequence = 0;
-    // Accepted by an earlier process from a client whose routing id libzmq assigned: that id
-    // named a connection to the old process, and a client of this one may hold it now, so the
-    // reply has no rightful client (counted as unroutable, never sent).
-    bool orphan = false;
-  };
-  using Pending = std::map<std::uint64_t, PendingRequest>;
-  void erase_pending(Pending::iterator it);
-  Pending pending_;
-  std::uint64_t next_sequence_ = 0;
-  std::unique_ptr<Correlation> correlation_;  // this route's requests, if correlated
-  Correlation* results_of_ = nullptr;         // requests this route's results answer
+  DurableQueue queue_;                         // with its spool, when configured
+  std::optional<RequestReply> request_reply_;  // request-reply mode only
+  std::unique_ptr<Correlation> correlation_;   // this route's requests, if correlated
+  Correlation* results_of_ = nullptr;          // requests this route's results answer
 
   RouteCounters counters_;
   RouteMetrics metrics_;
@@ -174,11 +144,10 @@ class Route {
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point last_housekeeping_;
-  // When on_timer() next reads monitors, expires and summarises: sooner while the route holds
-  // something (route.cc, kHousekeeping and kIdleHousekeeping).
-  [[nodiscard]] Clock::time_point next_housekeeping() const;
-  double tokens_ = 0;  // drain_rate token bucket
-  Clock::time_point tokens_updated_;
+  // A monitor read stopped at its batch limit, or none has run yet: its fd signals only once
+  // a read found it empty (as frontend_hot_).
+  bool monitor_backlog_ = true;
+  DrainLimit drain_limit_;
 };
 
 }  // namespace tidepool::proxy

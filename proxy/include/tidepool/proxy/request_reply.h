@@ -1,0 +1,98 @@
+// Request-reply mode's own state: the sequence frame each forwarded request carries, the
+// requests awaiting their reply (to send again when a backend peer is lost, or give up on),
+// each backend socket's share of them, and replies on their way back to clients, with the
+// per-client FIFOs that let one client stop reading without stalling the others.
+//
+// It never logs or counts: every operation returns what happened, and Route counts it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "tidepool/protocol/multipart.h"
+#include "tidepool/proxy/config.h"
+#include "tidepool/proxy/queue.h"
+#include "tidepool/proxy/reply_queues.h"
+#include "tidepool/proxy/sockets.h"
+
+namespace tidepool::proxy {
+
+// A forwarded request whose reply has not come.
+struct PendingRequest {
+  protocol::Multipart request;  // as received (no sequence frame); frames share payloads
+  Clock::time_point sent;
+  std::size_t backend = 0;  // the backend socket it went through: a loss there sends it again
+  std::uint64_t spool_sequence = 0;
+  // Accepted by an earlier process from a client whose routing id libzmq assigned: that id
+  // named a connection to the old process, and a client of this one may hold it now, so the
+  // reply has no rightful client (counted as unroutable, never sent).
+  bool orphan = false;
+};
+
+// What became of one message read from the backend.
+struct ReplyOutcome {
+  enum class Kind : std::uint8_t {
+    kDelivered,    // handed to its client's pipe
+    kWaiting,      // its client's pipe is full: queued in that client's FIFO
+    kUnroutable,   // its client has gone
+    kOrphan,       // its request came from before a restart, from a connection-named client
+    kDuplicate,    // answered already (the request was sent twice after a loss): ignored
+    kNoSequence,   // not the envelope tidepool sent (routing id, sequence, …, delimiter)
+    kNoDelimiter,  // the envelope lost its empty delimiter frame
+  };
+  Kind kind = Kind::kDelivered;
+  // The request it answered, when it answered one (kind is not kDuplicate or kNoSequence).
+  std::uint64_t spool_sequence = 0;
+  Clock::duration took{};
+  // Older replies of the same client dropped to keep its FIFO in bounds (replies.*).
+  std::size_t slow_client_dropped = 0;
+};
+
+class RequestReply {
+ public:
+  RequestReply(const ReplyConfig& replies, std::size_t backends);
+
+  // Sends `message` ([routing id, envelope…, "", body…]) through `socket` with a sequence frame
+  // after the routing id, and keeps a copy until its reply comes. False when the socket would
+  // block (nothing was sent). `origin` is the queued message it came from, if any.
+  bool send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
+            Clock::time_point now, const QueuedMessage* origin);
+
+  // Matches a reply to its request and hands it to `frontend` (or its client's FIFO).
+  ReplyOutcome on_reply(zmq::socket_t& frontend, protocol::Multipart&& reply,
+                        Clock::time_point now);
+  // Hands waiting replies to their clients; when it is next due: next_retry().
+  ReplyQueues::DrainOutcome retry(zmq::socket_t& frontend, Clock::time_point now);
+  [[nodiscard]] Clock::time_point next_retry() const { return next_retry_; }
+
+  // Removes and returns, oldest first, every request sent through `backend` and not answered
+  // (libzmq does not say which peer of a socket held which): the caller queues them again. A
+  // reply that still comes for an old copy is then a duplicate.
+  std::vector<PendingRequest> take_unanswered(std::size_t backend);
+  // Gives up on requests sent before now - timeout; returns their spool sequences.
+  std::vector<std::uint64_t> expire(Clock::time_point now, Clock::duration timeout);
+
+  [[nodiscard]] std::size_t in_flight() const { return pending_.size(); }
+  [[nodiscard]] std::size_t in_flight(std::size_t backend) const { return per_backend_[backend]; }
+  [[nodiscard]] ReplyQueues& replies() { return replies_; }
+  [[nodiscard]] const ReplyQueues& replies() const { return replies_; }
+  // Nothing awaiting a reply and no reply waiting for its client.
+  [[nodiscard]] bool idle() const { return pending_.empty() && replies_.empty(); }
+
+ private:
+  using Pending = std::map<std::uint64_t, PendingRequest>;  // by sequence, i.e. by send time
+  void erase(Pending::iterator it);
+
+  Pending pending_;
+  std::vector<std::size_t> per_backend_;  // pending_ entries per backend socket
+  std::uint64_t next_sequence_ = 0;
+  ReplyQueues replies_;
+  Clock::duration retry_interval_{};  // grows while no waiting reply can be delivered
+  Clock::time_point next_retry_;
+};
+
+}  // namespace tidepool::proxy
