@@ -28,13 +28,19 @@ using Labels = std::map<std::string, std::string>;
 
 constexpr int kRoutes = 1000;
 
-// Generous: measured 14-18% of a core on 2 shared CPUs (README, "Many routes"), 55% before
-// this work; the goal of 2% is not reached yet (the 100 ms housekeeping reads 2,000 monitor
-// sockets), so this bound only catches a return to the old cost.
-constexpr double kMaxIdleCpuPercent = 35;
+// Measured 1.9% of a core on 2 shared CPUs (README, "Many routes"; the goal is 2%): about
+// 1.2% are libzmq's connect attempts (reconnect_max_ms 5000), the rest the event loop waking
+// once a second. The bound catches a return of any earlier cost (4.2% with 2 s reconnects,
+// 12-18% with 100 ms housekeeping, 55% at first). Sanitizers slow tidepool's own code, which
+// is about a third of it.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kMaxIdleCpuPercent = 8;
+#else
+constexpr double kMaxIdleCpuPercent = 3.5;
+#endif
 // A worker that returns after a long absence is connected to within reconnect_max_ms
-// (default 2000) plus libzmq's jitter of up to 100 ms.
-constexpr auto kMaxNotice = 2500ms;
+// (default 5000) plus libzmq's jitter of up to 100 ms.
+constexpr auto kMaxNotice = 6000ms;
 constexpr auto kIdleMeasurement = 10s;
 
 // The child inherits the limit: 1,000 routes need ~8,000 fds, the usual soft limit is 1,024.
@@ -99,7 +105,8 @@ TEST_CASE("1,000 pipeline routes with absent backends start, stay idle, and carr
       tidepool.log().substr(tidepool.log().size() > 2000 ? tidepool.log().size() - 2000 : 0));
 
   // Idle: every backend absent, libzmq retrying each connect with its back-off.
-  std::this_thread::sleep_for(2s);  // past the start and the first reconnect doublings
+  // Past the start and the reconnect doublings (100 ms … 3.2 s, then reconnect_max_ms).
+  std::this_thread::sleep_for(7s);
   const double before = cpu_seconds(tidepool.pid());
   const auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(kIdleMeasurement);

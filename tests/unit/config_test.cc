@@ -870,7 +870,7 @@ TEST_CASE("duplicate keys are errors naming the key, at any depth") {
 }
 
 TEST_CASE("reconnect_max_ms: default, range, round trip") {
-  CHECK(parse_config(base()).routes[0].backend.reconnect_max_ms == 2000);
+  CHECK(parse_config(base()).routes[0].backend.reconnect_max_ms == 5000);
   json doc = base();
   doc["routes"][0]["backend"]["reconnect_max_ms"] = 0;
   CHECK(parse_config(doc).routes[0].backend.reconnect_max_ms == 0);
