@@ -1,3 +1,5 @@
+// Metrics: the families and their names, help and types (DESIGN §7), label values, publishing
+// deltas and gauges, and the local histograms.
 #include "tidepool/proxy/metrics.h"
 
 #include <doctest/doctest.h>
@@ -159,6 +161,59 @@ TEST_CASE("no metric family outside the list above") {
     CHECK(known);
   }
   CHECK(names.size() == std::size(kFamilies));
+}
+
+// How many times `needle` occurs in `haystack`.
+std::size_t occurrences(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("every entry of the metric lists is exposed once, with its help text and type") {
+  struct Entry {
+    const char* name;
+    const char* help;
+    const char* type;
+  };
+  const std::vector<Entry> entries = {
+#define COUNTER_ENTRY(field, name, help, ...) {name, help, "counter"},
+#define GAUGE_ENTRY(field, name, help) {name, help, "gauge"},
+#define HISTOGRAM_ENTRY(field, name, help, buckets) {name, help, "histogram"},
+      TIDEPOOL_ROUTE_COUNTERS(COUNTER_ENTRY, COUNTER_ENTRY) TIDEPOOL_ROUTE_GAUGES(GAUGE_ENTRY)
+          TIDEPOOL_ROUTE_HISTOGRAMS(HISTOGRAM_ENTRY)
+#undef HISTOGRAM_ENTRY
+#undef GAUGE_ENTRY
+#undef COUNTER_ENTRY
+  };
+  Metrics metrics("1");
+  RouteMetrics a(metrics, "a");
+  RouteMetrics b(metrics, "b");
+  const std::string text = "\n" + metrics.serialize();
+  for (const auto& entry : entries) {
+    CAPTURE(entry.name);
+    CHECK(occurrences(text, std::string("\n# HELP ") + entry.name + " " + entry.help + "\n") == 1);
+    CHECK(occurrences(text, std::string("\n# TYPE ") + entry.name + " ") == 1);
+    CHECK(occurrences(text, std::string("\n# TYPE ") + entry.name + " " + entry.type + "\n") == 1);
+    // Each route has its own series, the same number.
+    std::map<std::string, std::size_t> per_route;
+    for (const auto& family : metrics.registry()->Collect()) {
+      if (family.name != entry.name) continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == "route") ++per_route[label.value];
+        }
+      }
+    }
+    CHECK(per_route.size() == 2);
+    CHECK(per_route["a"] >= 1);
+    CHECK(per_route["a"] == per_route["b"]);
+  }
+  // The lists plus tidepool_build_info are every family.
+  CHECK(metrics.registry()->Collect().size() == entries.size() + 1);
 }
 
 TEST_CASE("drop reasons and flush triggers exist at 0 from the start") {
