@@ -958,7 +958,7 @@ void Route::on_timer(Clock::time_point now) {
   while (!pending_.empty() && now - pending_.begin()->second.sent > kReplyTimeout) {
     spool_finished(pending_.begin()->second.spool_sequence);
     erase_pending(pending_.begin());
-    counters_.correlation_timeouts += 1;
+    counters_.reply_timeouts += 1;
   }
   if (correlation_) {
     counters_.correlation_timeouts += correlation_->in_flight.expire(

@@ -99,6 +99,8 @@ const Family kFamilies[] = {
     {"tidepool_request_duration_seconds", "histogram"},
     {"tidepool_replies_total", "counter"},
     {"tidepool_correlation_timeouts_total", "counter"},
+    // Split from correlation_timeouts, which counted these too (issue 12).
+    {"tidepool_reply_timeouts_total", "counter"},
     {"tidepool_uncorrelated_results_total", "counter"},
     {"tidepool_spool_bytes", "gauge"},
     {"tidepool_spool_replayed_messages_total", "counter"},
@@ -273,6 +275,7 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.forwarded_bytes = 1000;
   c.replies = 9;
   c.correlation_timeouts = 2;
+  c.reply_timeouts = 5;
   c.uncorrelated_results = 4;  // unchanged
   c.backend_connects = 3;
   c.backend_disconnects = 2;
@@ -294,6 +297,7 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   CHECK(counter(metrics, "tidepool_forwarded_bytes_total", kRoute) == 1000);
   CHECK(counter(metrics, "tidepool_replies_total", kRoute) == 9);
   CHECK(counter(metrics, "tidepool_correlation_timeouts_total", kRoute) == 2);
+  CHECK(counter(metrics, "tidepool_reply_timeouts_total", kRoute) == 5);
   CHECK(counter(metrics, "tidepool_uncorrelated_results_total", kRoute) == 4);
   CHECK(counter(metrics, "tidepool_backend_connects_total", kRoute) == 3);
   CHECK(counter(metrics, "tidepool_backend_disconnects_total", kRoute) == 2);

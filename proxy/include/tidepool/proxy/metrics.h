@@ -122,6 +122,9 @@ const std::vector<double>& request_duration_buckets();
   COUNTER(replies, "tidepool_replies_total", "Replies delivered to clients.")                      \
   COUNTER(correlation_timeouts, "tidepool_correlation_timeouts_total",                             \
           "Requests with no correlated result within the timeout.")                                \
+  COUNTER(reply_timeouts, "tidepool_reply_timeouts_total",                                         \
+          "Request-reply requests given up after 10 minutes without a reply; they stop counting "  \
+          "as in flight.")                                                                         \
   COUNTER(uncorrelated_results, "tidepool_uncorrelated_results_total",                             \
           "Results whose key matched no request in flight.")                                       \
   /* The two spool counters are copied from the spool's stats at publish time. */                  \
