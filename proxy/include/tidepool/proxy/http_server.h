@@ -9,8 +9,9 @@
 #include <string>
 #include <thread>
 
-#include "tidepool/proxy/event_loop.h"
+#include "tidepool/proxy/loop_state.h"
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/startup_error.h"
 
 namespace tidepool::proxy {
 

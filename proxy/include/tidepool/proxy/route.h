@@ -22,13 +22,9 @@
 #include "tidepool/proxy/queue.h"
 #include "tidepool/proxy/reply_queues.h"
 #include "tidepool/proxy/spool.h"
+#include "tidepool/proxy/startup_error.h"
 
 namespace tidepool::proxy {
-
-// A start-up problem an operator must fix (bind failed, …): fatal, with this message.
-class StartupError : public std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // Requests of one route matched with the results of another by a payload key (DESIGN §5).
 // Owned by the requests route; the results route holds a pointer to it.
