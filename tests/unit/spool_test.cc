@@ -83,9 +83,18 @@ std::string payload(std::uint64_t n, std::size_t size = 100) {
   return p;
 }
 
+// One durable record, as the route writes a batch of one: append_uncommitted() and commit().
+// With kAlways a returned sequence is on disk; on a failed fdatasync the record was taken back.
+std::optional<std::uint64_t> append_committed(Spool& spool,
+                                              std::span<const std::string_view> frames) {
+  const auto sequence = spool.append_uncommitted(frames);
+  if (sequence && !spool.commit()) return std::nullopt;
+  return sequence;
+}
+
 std::optional<std::uint64_t> append_one(Spool& spool, const std::string& body) {
   const std::string_view frames[] = {body};
-  return spool.append(std::span<const std::string_view>(frames));
+  return append_committed(spool, frames);
 }
 
 std::optional<std::uint64_t> append_uncommitted_one(Spool& spool, const std::string& body) {
@@ -176,8 +185,9 @@ TEST_CASE("append and replay round trip across reopen, one segment") {
     m.push_back(std::string_view("id"));
     m.push_back(std::string_view(""));
     m.push_back(std::string_view("body"));
-    auto seq = spool.append(m);
+    auto seq = spool.append_uncommitted(m);
     REQUIRE(seq);
+    REQUIRE(spool.commit());
     sequences.push_back(*seq);
   }
   CHECK(std::is_sorted(sequences.begin(), sequences.end()));
@@ -240,7 +250,7 @@ TEST_CASE("done records suppress replay; sequences keep growing when everything 
     spool.mark_done(6);
     // A done beyond the last appended sequence is clamped, not trusted.
     spool.mark_done(1000);
-    CHECK(spool.done_sequence() == 6);
+    CHECK(spool.done_sequence_for_test() == 6);
   }
   Spool spool(options_for(tmp.path()));
   CHECK(replay_all(spool).empty());
@@ -675,7 +685,7 @@ TEST_CASE("group commit: nothing is synced before commit(), one fdatasync covers
       sequences.push_back(*sequence);
     }
     CHECK(spool.synced_sequence() == 0);
-    CHECK(spool.uncommitted() == 100);
+    CHECK(spool.uncommitted_for_test() == 100);
     CHECK(spool.stats().live_messages == 100);
     CHECK(spool.stats().fsyncs == fsyncs);
     // The timer's fsync leaves uncommitted records to commit().
@@ -685,12 +695,12 @@ TEST_CASE("group commit: nothing is synced before commit(), one fdatasync covers
 
     CHECK(spool.commit());
     CHECK(spool.synced_sequence() == sequences.back());
-    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.uncommitted_for_test() == 0);
     CHECK(spool.stats().fsyncs == fsyncs + 1);
     CHECK(spool.commit());  // nothing written since: no fsync
     CHECK(spool.stats().fsyncs == fsyncs + 1);
 
-    // append() is one record, committed.
+    // A batch of one record, committed.
     const auto single = append_one(spool, "single");
     REQUIRE(single);
     CHECK(spool.synced_sequence() == *single);
@@ -710,7 +720,7 @@ TEST_CASE("group commit with fsync interval: commit() adds no fsync, tick() sync
   Spool spool(o);
   const auto fsyncs = spool.stats().fsyncs;
   for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
-  CHECK(spool.uncommitted() == 0);
+  CHECK(spool.uncommitted_for_test() == 0);
   CHECK(spool.commit());
   CHECK(spool.stats().fsyncs == fsyncs);
   CHECK(spool.synced_sequence() == 0);
@@ -743,7 +753,7 @@ TEST_CASE("group commit: a failed fsync at commit takes the whole batch back, ne
     CHECK(spool.last_error().find("fsync") != std::string::npos);
     CHECK(spool.last_error().find("Input/output error") != std::string::npos);
     CHECK(spool.synced_sequence() == 3);  // the caller refuses every message above this
-    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.uncommitted_for_test() == 0);
     CHECK(spool.stats().write_errors == 1);
     CHECK(spool.stats().live_messages == 2);  // 2 and 3
     CHECK(spool.stats().live_bytes == 2 * record_size(100));
@@ -831,7 +841,7 @@ TEST_CASE("group commit: messages of a failed batch marked done meanwhile leave 
     sync.failing = false;
     CHECK(spool.stats().live_messages == 0);
     CHECK(spool.stats().live_bytes == 0);
-    CHECK(spool.done_sequence() == 5);
+    CHECK(spool.done_sequence_for_test() == 5);
     REQUIRE(append_uncommitted_one(spool, payload(6)));
     CHECK(spool.commit());
   }
@@ -839,7 +849,7 @@ TEST_CASE("group commit: messages of a failed batch marked done meanwhile leave 
   CHECK(replayed_sequences(spool) == std::vector<std::uint64_t>{7});
 }
 
-TEST_CASE("append() with a failed fsync: the record is taken back and refused") {
+TEST_CASE("a batch of one with a failed fsync: the record is taken back and refused") {
   TempDir tmp;
   const std::string file = tmp.path() + "/requests/00000000000000000001.seg";
   FailingSync sync;
@@ -907,7 +917,7 @@ TEST_CASE("throughput: fsync always vs interval (10,000 x 500 B)") {
   TempDir tmp;
   const std::string body(500, 'p');
   const std::string_view frames[] = {body};
-  // 0: append() one record at a time; 512: group commit of the route's read batch.
+  // 0: one committed record at a time; 512: group commit of the route's read batch.
   for (const auto& [policy, batch] :
        {std::pair{FsyncPolicy::kInterval, 0}, std::pair{FsyncPolicy::kAlways, 0},
         std::pair{FsyncPolicy::kAlways, 512}}) {
@@ -920,7 +930,8 @@ TEST_CASE("throughput: fsync always vs interval (10,000 x 500 B)") {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kCount; ++i) {
       const auto frames_span = std::span<const std::string_view>(frames);
-      REQUIRE((batch == 0 ? spool.append(frames_span) : spool.append_uncommitted(frames_span)));
+      REQUIRE((batch == 0 ? append_committed(spool, frames_span)
+                          : spool.append_uncommitted(frames_span)));
       if (batch > 0 && (i + 1) % batch == 0) REQUIRE(spool.commit());
       if (i % 64 == 0) spool.tick(std::chrono::steady_clock::now());
     }
