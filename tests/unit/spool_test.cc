@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,49 +20,18 @@
 #include <utility>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using tidepool::protocol::Multipart;
 using tidepool::proxy::FsyncPolicy;
 using tidepool::proxy::Spool;
 using tidepool::proxy::SpoolError;
 using tidepool::proxy::SpoolOptions;
+using tidepool::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A fresh directory under /tmp, removed (with anything mounted on it unmounted) at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/spool_test.XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const std::string& path() const { return path_; }
-
-  // Mounts a tmpfs of `options` on path()/name; false (and nothing mounted) when not allowed.
-  bool mount_tmpfs(const std::string& name, const std::string& options) {
-    const std::string target = path_ + "/" + name;
-    fs::create_directories(target);
-    if (::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) != 0) return false;
-    mounts_.push_back(target);
-    return true;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> mounts_;
-};
 
 constexpr std::size_t kHeader = 24;
 // One frame of `payload` bytes: 17-byte record header + frame count + frame size + payload.
