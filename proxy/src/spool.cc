@@ -1,3 +1,5 @@
+// The durable spool's file layer (see spool.h): opening and locking the directory, scanning
+// and replaying segments, appending with group commit, done records, recycling, fsyncs.
 #include "tidepool/proxy/spool.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The integration-test harness (see harness.h): free ports, sockets, processes (the tidepool
+// binary, peers, commands) with their logs, and HTTP GETs of its endpoints.
 #include "harness.h"
 
 #include <fcntl.h>

@@ -1,7 +1,6 @@
-#pragma once
-
 // Integration-test harness: runs the real tidepool binary on loopback with free ports, reads
 // its /metrics, and waits on conditions with deadlines (never a fixed sleep as an assertion).
+#pragma once
 
 #include <sys/types.h>
 

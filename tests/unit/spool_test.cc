@@ -1,3 +1,5 @@
+// Spool: append and replay across segments and reopens, done records and recycling, damage
+// (torn, flipped, random), bounds, the lock, full disks, fsync failures and group commit.
 #include "tidepool/proxy/spool.h"
 
 #include <doctest/doctest.h>

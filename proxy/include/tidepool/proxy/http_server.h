@@ -1,8 +1,7 @@
-#pragma once
-
 // The HTTP port: /metrics, /healthz, /readyz, /status and POST /flush, served by one thread of
 // our own (epoll, non-blocking sockets, bounded buffers, a deadline and a cap on connections),
 // so no number of slow or idle clients can keep a probe waiting.
+#pragma once
 
 #include <chrono>
 #include <cstddef>
