@@ -1,12 +1,11 @@
-// StartupError: the one exception for a start-up problem an operator must fix. Its own header
-// so that the HTTP server and the loop state can throw it without pulling in Route.
+// The one exception type of start-up problems an operator must fix (a bind failed, a spool
+// directory is not writable, the fd limit is too low): fatal, with its message, at start.
 #pragma once
 
 #include <stdexcept>
 
 namespace tidepool::proxy {
 
-// A start-up problem an operator must fix (bind failed, …): fatal, with this message.
 class StartupError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
