@@ -1,3 +1,5 @@
+// CRC-32C (see crc32c.h): the SSE4.2 instruction when the CPU has it, else a slicing-by-8
+// table; both give the same value for every input (tested, and fuzzed).
 #include "tidepool/protocol/crc32c.h"
 
 #include <array>

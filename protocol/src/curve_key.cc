@@ -1,3 +1,5 @@
+// CURVE key files and Z85 (see curve_key.h): the Z85 codec, certificate parsing with errors
+// that name the line, and key lists.
 #include "tidepool/protocol/curve_key.h"
 
 #include <string>

@@ -1,3 +1,4 @@
+// Envelope splitting for request-reply messages (see envelope.h).
 #include "tidepool/protocol/envelope.h"
 
 namespace tidepool::protocol {

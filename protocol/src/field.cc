@@ -1,3 +1,5 @@
+// Payload field extraction (see field.h): format detection and the JSON and S-expression
+// scanners that find one key's value without building a tree.
 #include "tidepool/protocol/field.h"
 
 #include <array>

@@ -1,3 +1,5 @@
+// Spool segment codec (see spool_record.h): encoding and decoding segment headers, message
+// records and done records, with their CRCs checked.
 #include "tidepool/protocol/spool_record.h"
 
 #include <cstring>

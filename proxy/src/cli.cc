@@ -1,3 +1,5 @@
+// The command line: argument parsing, config resolution (file, environment, flags), and the
+// run, check-config, status, healthcheck and keygen commands.
 #include "tidepool/proxy/cli.h"
 
 #include <sys/signalfd.h>

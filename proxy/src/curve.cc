@@ -1,3 +1,5 @@
+// CURVE security (see curve.h): reading and checking key files, keygen, keys on sockets, and
+// the ZAP handler's answers and reloads.
 #include "tidepool/proxy/curve.h"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// DeliveryWindow (see delivery_window.h): the trail of forwarded messages, the set awaiting
+// delivery, and the safe watermark.
 #include "tidepool/proxy/delivery_window.h"
 
 #include <algorithm>

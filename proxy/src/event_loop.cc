@@ -2,7 +2,6 @@
 // thread, timers, metrics and status publishing, signals and the drain.
 #include "tidepool/proxy/event_loop.h"
 
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -23,9 +22,6 @@ using namespace std::chrono_literals;
 // Metrics follow the loop within this much; publishing per message would cost more than
 // forwarding it.
 constexpr auto kPublishEvery = 5ms;
-// A /status request waits this long at most for the loop's fresh snapshot (the loop answers
-// within a pass, a few milliseconds), then gets the last one.
-constexpr auto kStatusWait = 500ms;
 // The loop wakes at least this often, so /healthz sees it tick even when idle (it calls a
 // loop silent for 5 s stalled). Each wake costs system calls per route: not more often.
 constexpr auto kMaxPollWait = 1000ms;
@@ -112,52 +108,6 @@ void raise_fd_limit(const ResourceNeeds& needs) {
 }
 
 }  // namespace
-
-LoopState::LoopState() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (wake_fd_ < 0) throw StartupError("eventfd failed");
-}
-
-LoopState::~LoopState() { ::close(wake_fd_); }
-
-void LoopState::heartbeat() {
-  heartbeat_ns_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-}
-
-bool LoopState::alive(std::chrono::milliseconds max_silence) const {
-  const auto ticks = heartbeat_ns_.load(std::memory_order_relaxed);
-  if (ticks == 0) return false;  // the loop has not started
-  return Clock::now() - Clock::time_point(Clock::duration(ticks)) < max_silence;
-}
-
-void LoopState::set_status(std::string json) {
-  {
-    const std::lock_guard lock(status_mutex_);
-    status_ = std::move(json);
-    ++status_serial_;
-  }
-  status_changed_.notify_all();
-}
-
-std::string LoopState::status() const {
-  std::unique_lock lock(status_mutex_);
-  const auto serial = status_serial_;
-  status_requested_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
-  status_changed_.wait_for(lock, kStatusWait, [&] { return status_serial_ != serial; });
-  return status_;
-}
-
-void LoopState::request_flush() {
-  flush_requested_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
-}
-
-void LoopState::clear_wake() const {
-  std::uint64_t value = 0;
-  (void)!::read(wake_fd_, &value, sizeof value);
-}
 
 EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
     : config_(config), metrics_(metrics), state_(state), context_(1) {

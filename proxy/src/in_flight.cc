@@ -1,3 +1,4 @@
+// InFlight (see in_flight.h): the forwarding-order list and the per-key chains.
 #include "tidepool/proxy/in_flight.h"
 
 namespace tidepool::proxy {

@@ -1,3 +1,5 @@
+// Logging (see log.h): the process-wide level and format, text and JSON line formatting, and
+// RateLimited's summaries.
 #include "tidepool/proxy/log.h"
 
 #include <atomic>

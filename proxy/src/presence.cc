@@ -1,3 +1,5 @@
+// Presence (see presence.h): classifying handshake failures and following one socket's
+// monitor events.
 #include "tidepool/proxy/presence.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// MessageQueue (see queue.h): offers under the overflow policy, byte accounting, expiry.
 #include "tidepool/proxy/queue.h"
 
 #include <algorithm>

@@ -542,7 +542,7 @@ void Route::on_timer(Clock::time_point now) {
     }
     for (const std::uint64_t sequence : request_reply_->expire(now, kReplyTimeout)) {
       queue_.finished(sequence);
-      counters_.correlation_timeouts += 1;
+      counters_.reply_timeouts += 1;
     }
   }
   if (correlation_) {

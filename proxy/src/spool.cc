@@ -1,3 +1,5 @@
+// The durable spool's file layer (see spool.h): opening and locking the directory, scanning
+// and replaying segments, appending with group commit, done records, recycling, fsyncs.
 #include "tidepool/proxy/spool.h"
 
 #include <fcntl.h>
@@ -513,18 +515,6 @@ bool Spool::commit() {
   if (fsync_active()) return true;
   commit_failure_.clear();
   return false;
-}
-
-std::optional<std::uint64_t> Spool::append(std::span<const std::string_view> frames) {
-  const auto sequence = append_uncommitted(frames);
-  if (sequence && !commit()) return std::nullopt;  // taken back; the failed fsync is counted
-  return sequence;
-}
-
-std::optional<std::uint64_t> Spool::append(const protocol::Multipart& message) {
-  scratch_.clear();
-  for (std::size_t i = 0; i < message.size(); ++i) scratch_.push_back(message.frame_view(i));
-  return append(std::span<const std::string_view>(scratch_));
 }
 
 void Spool::mark_done(std::uint64_t sequence) {

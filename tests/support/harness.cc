@@ -1,3 +1,5 @@
+// The integration-test harness (see harness.h): free ports, sockets, processes (the tidepool
+// binary, peers, commands) with their logs, and HTTP GETs of its endpoints.
 #include "harness.h"
 
 #include <fcntl.h>
@@ -266,13 +268,6 @@ std::optional<int> Tidepool::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 std::string Tidepool::log() const { return read_file(directory_ + "/stderr.log"); }
-
-TempDir::TempDir() : path_(make_temp_directory()) {}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 Peer::Peer(const std::vector<std::string>& argv) : directory_(make_temp_directory()) {
   pid_ = spawn(argv, directory_ + "/output.log", {});

@@ -1,7 +1,6 @@
-#pragma once
-
 // Integration-test harness: runs the real tidepool binary on loopback with free ports, reads
 // its /metrics, and waits on conditions with deadlines (never a fixed sleep as an assertion).
+#pragma once
 
 #include <sys/types.h>
 
@@ -15,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
+
+#include "temp_dir.h"  // TempDir: a fresh directory (e.g. for a spool), removed at the end
 
 namespace tidepool::test {
 
@@ -93,19 +94,6 @@ class Tidepool {
   int http_port_ = 0;
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
-};
-
-// A fresh directory (e.g. for a spool), removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // An independent peer: a program (e.g. a python3-zmq script under tests/support/) run as its

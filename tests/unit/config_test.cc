@@ -1,3 +1,5 @@
+// Config: parsing with the documented defaults, errors that name the key (unknown keys,
+// types, enums, endpoints, pairings), the round trip through to_json, and overrides.
 #include "tidepool/proxy/config.h"
 
 #include <doctest/doctest.h>

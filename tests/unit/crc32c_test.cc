@@ -1,3 +1,5 @@
+// CRC-32C: known vectors, every length and alignment against the reference, chaining, and
+// the hardware and portable paths agreeing.
 #include "tidepool/protocol/crc32c.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// CURVE keys: Z85 (RFC 32), certificates as keygen, pyzmq and CZMQ write them, errors that
+// name the line, key lists.
 #include "tidepool/protocol/curve_key.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// DeliveryWindow: when a spooled message counts as delivered (trail, any-order delivery,
+// finished heads) and the watermark it allows.
 #include "tidepool/proxy/delivery_window.h"
 
 #include <doctest/doctest.h>

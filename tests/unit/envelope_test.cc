@@ -1,3 +1,4 @@
+// Envelopes: which frames are routing, delimiter and body, and what is refused.
 #include "tidepool/protocol/envelope.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// Field extraction: format detection, Swimmy's S-expressions and JSON, escapes, keys in the
+// wrong place, garbage, and a 9 MB body.
 #include "tidepool/protocol/field.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// InFlight: per-key FIFO completion, binary keys, expiry in age order, the max_entries bound.
 #include "tidepool/proxy/in_flight.h"
 
 #include <doctest/doctest.h>

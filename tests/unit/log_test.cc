@@ -1,3 +1,4 @@
+// Logging: levels, the text and JSON line formats, and RateLimited's summaries.
 #include "tidepool/proxy/log.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// Metrics: the families and their names, help and types (DESIGN §7), label values, publishing
+// deltas and gauges, and the local histograms.
 #include "tidepool/proxy/metrics.h"
 
 #include <doctest/doctest.h>
@@ -97,6 +99,8 @@ const Family kFamilies[] = {
     {"tidepool_request_duration_seconds", "histogram"},
     {"tidepool_replies_total", "counter"},
     {"tidepool_correlation_timeouts_total", "counter"},
+    // Split from correlation_timeouts, which counted these too (issue 12).
+    {"tidepool_reply_timeouts_total", "counter"},
     {"tidepool_uncorrelated_results_total", "counter"},
     {"tidepool_spool_bytes", "gauge"},
     {"tidepool_spool_replayed_messages_total", "counter"},
@@ -161,6 +165,59 @@ TEST_CASE("no metric family outside the list above") {
   CHECK(names.size() == std::size(kFamilies));
 }
 
+// How many times `needle` occurs in `haystack`.
+std::size_t occurrences(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("every entry of the metric lists is exposed once, with its help text and type") {
+  struct Entry {
+    const char* name;
+    const char* help;
+    const char* type;
+  };
+  const std::vector<Entry> entries = {
+#define COUNTER_ENTRY(field, name, help, ...) {name, help, "counter"},
+#define GAUGE_ENTRY(field, name, help) {name, help, "gauge"},
+#define HISTOGRAM_ENTRY(field, name, help, buckets) {name, help, "histogram"},
+      TIDEPOOL_ROUTE_COUNTERS(COUNTER_ENTRY, COUNTER_ENTRY) TIDEPOOL_ROUTE_GAUGES(GAUGE_ENTRY)
+          TIDEPOOL_ROUTE_HISTOGRAMS(HISTOGRAM_ENTRY)
+#undef HISTOGRAM_ENTRY
+#undef GAUGE_ENTRY
+#undef COUNTER_ENTRY
+  };
+  Metrics metrics("1");
+  RouteMetrics a(metrics, "a");
+  RouteMetrics b(metrics, "b");
+  const std::string text = "\n" + metrics.serialize();
+  for (const auto& entry : entries) {
+    CAPTURE(entry.name);
+    CHECK(occurrences(text, std::string("\n# HELP ") + entry.name + " " + entry.help + "\n") == 1);
+    CHECK(occurrences(text, std::string("\n# TYPE ") + entry.name + " ") == 1);
+    CHECK(occurrences(text, std::string("\n# TYPE ") + entry.name + " " + entry.type + "\n") == 1);
+    // Each route has its own series, the same number.
+    std::map<std::string, std::size_t> per_route;
+    for (const auto& family : metrics.registry()->Collect()) {
+      if (family.name != entry.name) continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) {
+          if (label.name == "route") ++per_route[label.value];
+        }
+      }
+    }
+    CHECK(per_route.size() == 2);
+    CHECK(per_route["a"] >= 1);
+    CHECK(per_route["a"] == per_route["b"]);
+  }
+  // The lists plus tidepool_build_info are every family.
+  CHECK(metrics.registry()->Collect().size() == entries.size() + 1);
+}
+
 TEST_CASE("drop reasons and flush triggers exist at 0 from the start") {
   Metrics metrics("1");
   RouteMetrics route(metrics, "r");
@@ -218,6 +275,7 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   c.forwarded_bytes = 1000;
   c.replies = 9;
   c.correlation_timeouts = 2;
+  c.reply_timeouts = 5;
   c.uncorrelated_results = 4;  // unchanged
   c.backend_connects = 3;
   c.backend_disconnects = 2;
@@ -239,6 +297,7 @@ TEST_CASE("publish adds deltas: totals equal the counters after several publishe
   CHECK(counter(metrics, "tidepool_forwarded_bytes_total", kRoute) == 1000);
   CHECK(counter(metrics, "tidepool_replies_total", kRoute) == 9);
   CHECK(counter(metrics, "tidepool_correlation_timeouts_total", kRoute) == 2);
+  CHECK(counter(metrics, "tidepool_reply_timeouts_total", kRoute) == 5);
   CHECK(counter(metrics, "tidepool_uncorrelated_results_total", kRoute) == 4);
   CHECK(counter(metrics, "tidepool_backend_connects_total", kRoute) == 3);
   CHECK(counter(metrics, "tidepool_backend_disconnects_total", kRoute) == 2);

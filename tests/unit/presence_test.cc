@@ -1,3 +1,5 @@
+// Presence: peer counts from monitor event sequences, failed handshakes by reason, and the
+// fd-less handshake events credited to the right connection.
 #include "tidepool/proxy/presence.h"
 
 #include <doctest/doctest.h>

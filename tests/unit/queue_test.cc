@@ -1,3 +1,5 @@
+// MessageQueue: FIFO order, the count and byte bounds under each overflow policy, byte
+// accounting, push_front, expiry and clearing.
 #include "tidepool/proxy/queue.h"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,5 @@
+// Spool record codec: round trips, torn tails at every offset, every flipped bit, absurd
+// lengths.
 #include "tidepool/protocol/spool_record.h"
 
 #include <doctest/doctest.h>

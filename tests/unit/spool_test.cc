@@ -1,8 +1,9 @@
+// Spool: append and replay across segments and reopens, done records and recycling, damage
+// (torn, flipped, random), bounds, the lock, full disks, fsync failures and group commit.
 #include "tidepool/proxy/spool.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,49 +22,18 @@
 #include <utility>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
 using tidepool::protocol::Multipart;
 using tidepool::proxy::FsyncPolicy;
 using tidepool::proxy::Spool;
 using tidepool::proxy::SpoolError;
 using tidepool::proxy::SpoolOptions;
+using tidepool::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A fresh directory under /tmp, removed (with anything mounted on it unmounted) at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/spool_test.XXXXXX";
-    const char* made = ::mkdtemp(pattern.data());
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const std::string& path() const { return path_; }
-
-  // Mounts a tmpfs of `options` on path()/name; false (and nothing mounted) when not allowed.
-  bool mount_tmpfs(const std::string& name, const std::string& options) {
-    const std::string target = path_ + "/" + name;
-    fs::create_directories(target);
-    if (::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) != 0) return false;
-    mounts_.push_back(target);
-    return true;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> mounts_;
-};
 
 constexpr std::size_t kHeader = 24;
 // One frame of `payload` bytes: 17-byte record header + frame count + frame size + payload.
@@ -83,9 +53,18 @@ std::string payload(std::uint64_t n, std::size_t size = 100) {
   return p;
 }
 
+// One durable record, as the route writes a batch of one: append_uncommitted() and commit().
+// With kAlways a returned sequence is on disk; on a failed fdatasync the record was taken back.
+std::optional<std::uint64_t> append_committed(Spool& spool,
+                                              std::span<const std::string_view> frames) {
+  const auto sequence = spool.append_uncommitted(frames);
+  if (sequence && !spool.commit()) return std::nullopt;
+  return sequence;
+}
+
 std::optional<std::uint64_t> append_one(Spool& spool, const std::string& body) {
   const std::string_view frames[] = {body};
-  return spool.append(std::span<const std::string_view>(frames));
+  return append_committed(spool, frames);
 }
 
 std::optional<std::uint64_t> append_uncommitted_one(Spool& spool, const std::string& body) {
@@ -176,8 +155,9 @@ TEST_CASE("append and replay round trip across reopen, one segment") {
     m.push_back(std::string_view("id"));
     m.push_back(std::string_view(""));
     m.push_back(std::string_view("body"));
-    auto seq = spool.append(m);
+    auto seq = spool.append_uncommitted(m);
     REQUIRE(seq);
+    REQUIRE(spool.commit());
     sequences.push_back(*seq);
   }
   CHECK(std::is_sorted(sequences.begin(), sequences.end()));
@@ -240,7 +220,7 @@ TEST_CASE("done records suppress replay; sequences keep growing when everything 
     spool.mark_done(6);
     // A done beyond the last appended sequence is clamped, not trusted.
     spool.mark_done(1000);
-    CHECK(spool.done_sequence() == 6);
+    CHECK(spool.done_sequence_for_test() == 6);
   }
   Spool spool(options_for(tmp.path()));
   CHECK(replay_all(spool).empty());
@@ -675,7 +655,7 @@ TEST_CASE("group commit: nothing is synced before commit(), one fdatasync covers
       sequences.push_back(*sequence);
     }
     CHECK(spool.synced_sequence() == 0);
-    CHECK(spool.uncommitted() == 100);
+    CHECK(spool.uncommitted_for_test() == 100);
     CHECK(spool.stats().live_messages == 100);
     CHECK(spool.stats().fsyncs == fsyncs);
     // The timer's fsync leaves uncommitted records to commit().
@@ -685,12 +665,12 @@ TEST_CASE("group commit: nothing is synced before commit(), one fdatasync covers
 
     CHECK(spool.commit());
     CHECK(spool.synced_sequence() == sequences.back());
-    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.uncommitted_for_test() == 0);
     CHECK(spool.stats().fsyncs == fsyncs + 1);
     CHECK(spool.commit());  // nothing written since: no fsync
     CHECK(spool.stats().fsyncs == fsyncs + 1);
 
-    // append() is one record, committed.
+    // A batch of one record, committed.
     const auto single = append_one(spool, "single");
     REQUIRE(single);
     CHECK(spool.synced_sequence() == *single);
@@ -710,7 +690,7 @@ TEST_CASE("group commit with fsync interval: commit() adds no fsync, tick() sync
   Spool spool(o);
   const auto fsyncs = spool.stats().fsyncs;
   for (std::uint64_t i = 0; i < 10; ++i) REQUIRE(append_uncommitted_one(spool, payload(i)));
-  CHECK(spool.uncommitted() == 0);
+  CHECK(spool.uncommitted_for_test() == 0);
   CHECK(spool.commit());
   CHECK(spool.stats().fsyncs == fsyncs);
   CHECK(spool.synced_sequence() == 0);
@@ -743,7 +723,7 @@ TEST_CASE("group commit: a failed fsync at commit takes the whole batch back, ne
     CHECK(spool.last_error().find("fsync") != std::string::npos);
     CHECK(spool.last_error().find("Input/output error") != std::string::npos);
     CHECK(spool.synced_sequence() == 3);  // the caller refuses every message above this
-    CHECK(spool.uncommitted() == 0);
+    CHECK(spool.uncommitted_for_test() == 0);
     CHECK(spool.stats().write_errors == 1);
     CHECK(spool.stats().live_messages == 2);  // 2 and 3
     CHECK(spool.stats().live_bytes == 2 * record_size(100));
@@ -831,7 +811,7 @@ TEST_CASE("group commit: messages of a failed batch marked done meanwhile leave 
     sync.failing = false;
     CHECK(spool.stats().live_messages == 0);
     CHECK(spool.stats().live_bytes == 0);
-    CHECK(spool.done_sequence() == 5);
+    CHECK(spool.done_sequence_for_test() == 5);
     REQUIRE(append_uncommitted_one(spool, payload(6)));
     CHECK(spool.commit());
   }
@@ -839,7 +819,7 @@ TEST_CASE("group commit: messages of a failed batch marked done meanwhile leave 
   CHECK(replayed_sequences(spool) == std::vector<std::uint64_t>{7});
 }
 
-TEST_CASE("append() with a failed fsync: the record is taken back and refused") {
+TEST_CASE("a batch of one with a failed fsync: the record is taken back and refused") {
   TempDir tmp;
   const std::string file = tmp.path() + "/requests/00000000000000000001.seg";
   FailingSync sync;
@@ -907,7 +887,7 @@ TEST_CASE("throughput: fsync always vs interval (10,000 x 500 B)") {
   TempDir tmp;
   const std::string body(500, 'p');
   const std::string_view frames[] = {body};
-  // 0: append() one record at a time; 512: group commit of the route's read batch.
+  // 0: one committed record at a time; 512: group commit of the route's read batch.
   for (const auto& [policy, batch] :
        {std::pair{FsyncPolicy::kInterval, 0}, std::pair{FsyncPolicy::kAlways, 0},
         std::pair{FsyncPolicy::kAlways, 512}}) {
@@ -920,7 +900,8 @@ TEST_CASE("throughput: fsync always vs interval (10,000 x 500 B)") {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < kCount; ++i) {
       const auto frames_span = std::span<const std::string_view>(frames);
-      REQUIRE((batch == 0 ? spool.append(frames_span) : spool.append_uncommitted(frames_span)));
+      REQUIRE((batch == 0 ? append_committed(spool, frames_span)
+                          : spool.append_uncommitted(frames_span)));
       if (batch > 0 && (i + 1) % batch == 0) REQUIRE(spool.commit());
       if (i % 64 == 0) spool.tick(std::chrono::steady_clock::now());
     }

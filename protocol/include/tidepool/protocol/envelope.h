@@ -1,3 +1,5 @@
+// REQ-style envelopes as a ROUTER sees them: splitting a message into routing frames, the
+// empty delimiter and the body, and reading the routing id a reply goes back to. Pure.
 #pragma once
 
 #include <cstddef>

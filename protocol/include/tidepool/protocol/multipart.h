@@ -1,3 +1,5 @@
+// Multipart: one whole ZeroMQ message (every frame) as it travels from socket to queue to
+// socket without its payload being copied.
 #pragma once
 
 #include <cstddef>

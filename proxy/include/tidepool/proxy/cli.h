@@ -1,3 +1,5 @@
+// The command line's entry point: run, check-config, status, healthcheck, keygen, --help,
+// --version.
 #pragma once
 
 namespace tidepool::proxy {

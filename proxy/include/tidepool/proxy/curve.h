@@ -57,7 +57,6 @@ class ZapHandler {
   // Reads every authorized_keys location again (SIGHUP). A list that fails to load keeps
   // its previous contents and the failure is logged.
   void reload();
-  void close() { socket_.close(); }
 
  private:
   struct Policy {

@@ -1,3 +1,5 @@
+// DeliveryWindow: which spooled messages may be marked done, because they are known to have
+// left tidepool's memory (the route's spool watermark).
 #pragma once
 
 #include <cstdint>

@@ -1,3 +1,4 @@
+// http_get: the minimal HTTP/1.0 client behind `tidepool status` and `tidepool healthcheck`.
 #pragma once
 
 #include <chrono>

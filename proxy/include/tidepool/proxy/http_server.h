@@ -1,16 +1,16 @@
-#pragma once
-
 // The HTTP port: /metrics, /healthz, /readyz, /status and POST /flush, served by one thread of
 // our own (epoll, non-blocking sockets, bounded buffers, a deadline and a cap on connections),
 // so no number of slow or idle clients can keep a probe waiting.
+#pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <string>
 #include <thread>
 
-#include "tidepool/proxy/event_loop.h"
+#include "tidepool/proxy/loop_state.h"
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/startup_error.h"
 
 namespace tidepool::proxy {
 

@@ -1,3 +1,5 @@
+// InFlight: requests forwarded and not answered yet, by routing id or correlation key, with
+// O(1) completion and expiry (in_flight gauge, timeouts, request durations).
 #pragma once
 
 #include <chrono>

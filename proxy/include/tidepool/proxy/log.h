@@ -1,3 +1,5 @@
+// Logging: one line per event on stderr, as text or JSON, process-wide; and RateLimited,
+// which keeps a repeated warning to one line plus periodic summaries.
 #pragma once
 
 #include <chrono>

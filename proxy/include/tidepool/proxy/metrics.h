@@ -1,3 +1,5 @@
+// The Prometheus metrics: the per-route metric lists (each metric declared once), the
+// counters the event loop bumps, their families and series in the registry, and publishing.
 #pragma once
 
 #include <array>
@@ -52,39 +54,108 @@ class LocalHistogram {
   std::uint64_t count_ = 0;
 };
 
+// Bucket bounds: queue waits span a fast path (~10 µs) to a backend outage (minutes);
+// backtest requests take from milliseconds to many minutes.
+const std::vector<double>& queue_wait_buckets();
+const std::vector<double>& request_duration_buckets();
+
+// Every per-route metric, declared once. These lists generate the RouteCounters and
+// RouteGauges fields, the families in Metrics, the series in RouteMetrics and publish(), so
+// a metric is added by adding one line. prometheus-cpp exposes counters, then gauges, then
+// histograms, each in list order: appending keeps /metrics stable for diffing.
+//
+// GAUGE(field, name, help): one gauge per route, set from RouteGauges::field.
+#define TIDEPOOL_ROUTE_GAUGES(GAUGE)                                                             \
+  GAUGE(queue_messages, "tidepool_queue_messages", "Messages waiting in the route's queue.")     \
+  GAUGE(queue_bytes, "tidepool_queue_bytes", "Payload bytes waiting in the route's queue.")      \
+  GAUGE(queue_capacity_messages, "tidepool_queue_capacity_messages",                             \
+        "Queue limit in messages (queue.max_messages).")                                         \
+  GAUGE(queue_capacity_bytes, "tidepool_queue_capacity_bytes",                                   \
+        "Queue limit in bytes (queue.max_bytes).")                                               \
+  GAUGE(queue_oldest_age_seconds, "tidepool_queue_oldest_age_seconds",                           \
+        "Age of the message at the head of the queue; 0 when empty.")                            \
+  GAUGE(backend_up, "tidepool_backend_up", "1 while the backend has at least one live peer.")    \
+  GAUGE(backend_peers, "tidepool_backend_peers", "Backend peers with a completed handshake.")    \
+  GAUGE(frontend_peers, "tidepool_frontend_peers", "Frontend peers with a completed handshake.") \
+  GAUGE(in_flight, "tidepool_in_flight",                                                         \
+        "Requests forwarded and awaiting their reply or correlated result.")                     \
+  GAUGE(spool_bytes, "tidepool_spool_bytes",                                                     \
+        "Bytes of the route's spool segment files on disk; 0 without a spool.")
+
+// COUNTER(field, name, help): one counter per route, fed from RouteCounters::field (a
+// uint64_t the event loop bumps; publish() adds the delta since the last publish).
+// LABELLED(field, name, help, label, Enum, count): one counter per route and Enum value,
+// labelled label=to_label(Enum), fed from the std::array RouteCounters::field. Every value
+// exists from the start at 0, so rate() and alerts see the first increase.
+#define TIDEPOOL_ROUTE_COUNTERS(COUNTER, LABELLED)                                                 \
+  COUNTER(received_messages, "tidepool_received_messages_total",                                   \
+          "Messages read from the frontend.")                                                      \
+  COUNTER(received_bytes, "tidepool_received_bytes_total",                                         \
+          "Payload bytes read from the frontend.")                                                 \
+  COUNTER(forwarded_messages, "tidepool_forwarded_messages_total",                                 \
+          "Messages sent to the backend.")                                                         \
+  COUNTER(forwarded_bytes, "tidepool_forwarded_bytes_total", "Payload bytes sent to the backend.") \
+  LABELLED(dropped, "tidepool_dropped_messages_total", "Messages dropped, by reason.", "reason",   \
+           DropReason, kDropReasons)                                                               \
+  LABELLED(flushes, "tidepool_flushes_total",                                                      \
+           "Drain passes started with a non-empty queue, by trigger.", "trigger", FlushTrigger,    \
+           kFlushTriggers)                                                                         \
+  LABELLED(flushed_messages, "tidepool_flushed_messages_total",                                    \
+           "Messages moved to the backend by drain passes, by trigger.", "trigger", FlushTrigger,  \
+           kFlushTriggers)                                                                         \
+  COUNTER(backend_connects, "tidepool_backend_connects_total",                                     \
+          "Backend peers that completed a handshake.")                                             \
+  COUNTER(backend_disconnects, "tidepool_backend_disconnects_total",                               \
+          "Backend peers lost after a handshake.")                                                 \
+  COUNTER(frontend_disconnects, "tidepool_frontend_disconnects_total",                             \
+          "Frontend peers whose connection ended after a handshake, for any reason (libzmq "       \
+          "reports none): the client left, its connection broke, or libzmq refused a frame "       \
+          "over twice max_message_bytes.")                                                         \
+  LABELLED(frontend_handshake_failures, "tidepool_frontend_handshake_failures_total",              \
+           "Frontend connections closed before completing a ZMTP handshake, by reason "            \
+           "(unauthorized, mechanism, cryptographic, protocol, incomplete).",                      \
+           "reason", HandshakeFailure, kHandshakeFailures)                                         \
+  LABELLED(backend_handshake_failures, "tidepool_backend_handshake_failures_total",                \
+           "Backend connections closed before completing a ZMTP handshake, by reason (a "          \
+           "worker that refuses tidepool's CURVE key: unauthorized).",                             \
+           "reason", HandshakeFailure, kHandshakeFailures)                                         \
+  COUNTER(replies, "tidepool_replies_total", "Replies delivered to clients.")                      \
+  COUNTER(correlation_timeouts, "tidepool_correlation_timeouts_total",                             \
+          "Requests with no correlated result within the timeout.")                                \
+  COUNTER(reply_timeouts, "tidepool_reply_timeouts_total",                                         \
+          "Request-reply requests given up after 10 minutes without a reply; they stop counting "  \
+          "as in flight.")                                                                         \
+  COUNTER(uncorrelated_results, "tidepool_uncorrelated_results_total",                             \
+          "Results whose key matched no request in flight.")                                       \
+  /* The two spool counters are copied from the spool's stats at publish time. */                  \
+  COUNTER(spool_replayed, "tidepool_spool_replayed_messages_total",                                \
+          "Messages read back from the spool into the queue at start.")                            \
+  COUNTER(spool_corrupt_records, "tidepool_spool_corrupt_records_total",                           \
+          "Torn or corrupt spool records (and bad segment headers) found and cut off at start.")
+
+// HISTOGRAM(field, name, help, buckets): RouteMetrics::field is a LocalHistogram with the
+// bounds buckets() returns, moved into the route's series of `name` at publish time.
+#define TIDEPOOL_ROUTE_HISTOGRAMS(HISTOGRAM)                                               \
+  HISTOGRAM(queue_wait, "tidepool_queue_wait_seconds", "Time from arrival to forwarding.", \
+            queue_wait_buckets)                                                            \
+  HISTOGRAM(request_duration, "tidepool_request_duration_seconds",                         \
+            "Time from forwarding a request to its reply or result.", request_duration_buckets)
+
 // Plain counters the event loop bumps per message; published as deltas in batches.
 struct RouteCounters {
-  std::uint64_t received_messages = 0;
-  std::uint64_t received_bytes = 0;
-  std::uint64_t forwarded_messages = 0;
-  std::uint64_t forwarded_bytes = 0;
-  std::uint64_t replies = 0;
-  std::uint64_t correlation_timeouts = 0;
-  std::uint64_t uncorrelated_results = 0;
-  std::uint64_t backend_connects = 0;
-  std::uint64_t backend_disconnects = 0;
-  std::uint64_t frontend_disconnects = 0;
-  std::array<std::uint64_t, kHandshakeFailures> frontend_handshake_failures{};
-  std::array<std::uint64_t, kHandshakeFailures> backend_handshake_failures{};
-  std::uint64_t spool_replayed = 0;  // copied from the spool's stats at publish time
-  std::uint64_t spool_corrupt_records = 0;
-  std::array<std::uint64_t, kDropReasons> dropped{};
-  std::array<std::uint64_t, kFlushTriggers> flushes{};
-  std::array<std::uint64_t, kFlushTriggers> flushed_messages{};
+#define TIDEPOOL_FIELD(field, name, help) std::uint64_t field = 0;
+#define TIDEPOOL_LABELLED_FIELD(field, name, help, label, Enum, count) \
+  std::array<std::uint64_t, count> field{};
+  TIDEPOOL_ROUTE_COUNTERS(TIDEPOOL_FIELD, TIDEPOOL_LABELLED_FIELD)
+#undef TIDEPOOL_LABELLED_FIELD
+#undef TIDEPOOL_FIELD
 };
 
 // Gauges are set from the route's state at publish time.
 struct RouteGauges {
-  double queue_messages = 0;
-  double queue_bytes = 0;
-  double queue_capacity_messages = 0;
-  double queue_capacity_bytes = 0;
-  double queue_oldest_age_seconds = 0;
-  double backend_up = 0;
-  double backend_peers = 0;
-  double frontend_peers = 0;
-  double in_flight = 0;
-  double spool_bytes = 0;  // 0 without a spool
+#define TIDEPOOL_FIELD(field, name, help) double field = 0;
+  TIDEPOOL_ROUTE_GAUGES(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
 };
 
 class Metrics;
@@ -98,40 +169,25 @@ class RouteMetrics {
   // local histograms into the registry.
   void publish(const RouteCounters& counters, const RouteGauges& gauges);
 
-  LocalHistogram queue_wait;
-  LocalHistogram request_duration;
+#define TIDEPOOL_FIELD(field, name, help, buckets) LocalHistogram field{buckets()};
+  TIDEPOOL_ROUTE_HISTOGRAMS(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
 
  private:
   RouteCounters published_;
-  prometheus::Gauge& queue_messages_;
-  prometheus::Gauge& queue_bytes_;
-  prometheus::Gauge& queue_capacity_messages_;
-  prometheus::Gauge& queue_capacity_bytes_;
-  prometheus::Gauge& queue_oldest_age_seconds_;
-  prometheus::Gauge& backend_up_;
-  prometheus::Gauge& backend_peers_;
-  prometheus::Gauge& frontend_peers_;
-  prometheus::Gauge& in_flight_;
-  prometheus::Gauge& spool_bytes_;
-  prometheus::Counter& received_messages_;
-  prometheus::Counter& received_bytes_;
-  prometheus::Counter& forwarded_messages_;
-  prometheus::Counter& forwarded_bytes_;
-  prometheus::Counter& replies_;
-  prometheus::Counter& correlation_timeouts_;
-  prometheus::Counter& uncorrelated_results_;
-  prometheus::Counter& backend_connects_;
-  prometheus::Counter& backend_disconnects_;
-  prometheus::Counter& frontend_disconnects_;
-  std::array<prometheus::Counter*, kHandshakeFailures> frontend_handshake_failures_{};
-  std::array<prometheus::Counter*, kHandshakeFailures> backend_handshake_failures_{};
-  prometheus::Counter& spool_replayed_;
-  prometheus::Counter& spool_corrupt_records_;
-  std::array<prometheus::Counter*, kDropReasons> dropped_{};
-  std::array<prometheus::Counter*, kFlushTriggers> flushes_{};
-  std::array<prometheus::Counter*, kFlushTriggers> flushed_messages_{};
-  prometheus::Histogram& queue_wait_seconds_;
-  prometheus::Histogram& request_duration_seconds_;
+  // Pointers into the registry's families, which own the series and outlive this route.
+#define TIDEPOOL_FIELD(field, name, help) prometheus::Counter* field##_ = nullptr;
+#define TIDEPOOL_LABELLED_FIELD(field, name, help, label, Enum, count) \
+  std::array<prometheus::Counter*, count> field##_{};
+  TIDEPOOL_ROUTE_COUNTERS(TIDEPOOL_FIELD, TIDEPOOL_LABELLED_FIELD)
+#undef TIDEPOOL_LABELLED_FIELD
+#undef TIDEPOOL_FIELD
+#define TIDEPOOL_FIELD(field, name, help) prometheus::Gauge* field##_ = nullptr;
+  TIDEPOOL_ROUTE_GAUGES(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
+#define TIDEPOOL_FIELD(field, name, help, buckets) prometheus::Histogram* field##_series_ = nullptr;
+  TIDEPOOL_ROUTE_HISTOGRAMS(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
 };
 
 // The process registry with every tidepool_* family (DESIGN §7).
@@ -146,40 +202,18 @@ class Metrics {
  private:
   friend class RouteMetrics;
   std::shared_ptr<prometheus::Registry> registry_;  // prometheus-cpp's API shares it
-  prometheus::Family<prometheus::Gauge>& queue_messages_;
-  prometheus::Family<prometheus::Gauge>& queue_bytes_;
-  prometheus::Family<prometheus::Gauge>& queue_capacity_messages_;
-  prometheus::Family<prometheus::Gauge>& queue_capacity_bytes_;
-  prometheus::Family<prometheus::Gauge>& queue_oldest_age_seconds_;
-  prometheus::Family<prometheus::Gauge>& backend_up_;
-  prometheus::Family<prometheus::Gauge>& backend_peers_;
-  prometheus::Family<prometheus::Gauge>& frontend_peers_;
-  prometheus::Family<prometheus::Gauge>& in_flight_;
-  prometheus::Family<prometheus::Gauge>& spool_bytes_;
-  prometheus::Family<prometheus::Counter>& received_messages_;
-  prometheus::Family<prometheus::Counter>& received_bytes_;
-  prometheus::Family<prometheus::Counter>& forwarded_messages_;
-  prometheus::Family<prometheus::Counter>& forwarded_bytes_;
-  prometheus::Family<prometheus::Counter>& dropped_;
-  prometheus::Family<prometheus::Counter>& flushes_;
-  prometheus::Family<prometheus::Counter>& flushed_messages_;
-  prometheus::Family<prometheus::Counter>& backend_connects_;
-  prometheus::Family<prometheus::Counter>& backend_disconnects_;
-  prometheus::Family<prometheus::Counter>& frontend_disconnects_;
-  prometheus::Family<prometheus::Counter>& frontend_handshake_failures_;
-  prometheus::Family<prometheus::Counter>& backend_handshake_failures_;
-  prometheus::Family<prometheus::Counter>& replies_;
-  prometheus::Family<prometheus::Counter>& correlation_timeouts_;
-  prometheus::Family<prometheus::Counter>& uncorrelated_results_;
-  prometheus::Family<prometheus::Counter>& spool_replayed_;
-  prometheus::Family<prometheus::Counter>& spool_corrupt_records_;
-  prometheus::Family<prometheus::Histogram>& queue_wait_seconds_;
-  prometheus::Family<prometheus::Histogram>& request_duration_seconds_;
+  // Owned by registry_; set once in the constructor.
+#define TIDEPOOL_FIELD(field, name, help, ...) \
+  prometheus::Family<prometheus::Counter>* field##_ = nullptr;
+  TIDEPOOL_ROUTE_COUNTERS(TIDEPOOL_FIELD, TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
+#define TIDEPOOL_FIELD(field, name, help) prometheus::Family<prometheus::Gauge>* field##_ = nullptr;
+  TIDEPOOL_ROUTE_GAUGES(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
+#define TIDEPOOL_FIELD(field, name, help, buckets) \
+  prometheus::Family<prometheus::Histogram>* field##_ = nullptr;
+  TIDEPOOL_ROUTE_HISTOGRAMS(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
 };
-
-// Bucket bounds: queue waits span a fast path (~10 µs) to a backend outage (minutes);
-// backtest requests take from milliseconds to many minutes.
-const std::vector<double>& queue_wait_buckets();
-const std::vector<double>& request_duration_buckets();
 
 }  // namespace tidepool::proxy

@@ -1,3 +1,5 @@
+// Presence: live-peer bookkeeping for one socket from its monitor events (peers, connects,
+// disconnects, failed handshakes by reason) and the HandshakeFailure labels.
 #pragma once
 
 #include <array>

@@ -1,3 +1,5 @@
+// MessageQueue: a route's in-memory FIFO of accepted messages, bounded by count and bytes,
+// with the overflow policy (block, drop-newest, drop-oldest) and TTL expiry; and Clock.
 #pragma once
 
 #include <chrono>

@@ -9,8 +9,7 @@
 //   - Group commit with FsyncPolicy::kAlways: append_uncommitted() writes a record without
 //     fdatasync; commit() then fdatasyncs every record written since the last commit at once.
 //     A message whose record has been committed (sequence <= synced_sequence()) survives kill -9
-//     and power loss; before that it must not be forwarded or counted as queued. append() is
-//     append_uncommitted() + commit() for one record.
+//     and power loss; before that it must not be forwarded or counted as queued.
 //   - A failed fdatasync of uncommitted records (in commit(), or when a segment roll has to
 //     make the closing segment durable) takes all of them back: they are cut off the segment
 //     (never replayed) and stop being live, commit() returns false, and further
@@ -128,11 +127,6 @@ class Spool {
   // With kInterval: true, nothing to do (tick() fsyncs on the interval).
   bool commit();
 
-  // One durable record: append_uncommitted() and commit(). With kAlways a returned sequence is
-  // on disk; on a failed fdatasync the record is taken back and std::nullopt returned.
-  std::optional<std::uint64_t> append(std::span<const std::string_view> frames);
-  std::optional<std::uint64_t> append(const protocol::Multipart& message);
-
   // Every message with sequence <= `sequence` has been forwarded. Updates the watermark at once
   // (the done record itself is written lazily, see above) and deletes whole segments, other
   // than the active one, whose messages are all done. Sequences at or below the current
@@ -149,7 +143,8 @@ class Spool {
   // Whether tick() has work: a done record to write or writes not yet fsynced.
   [[nodiscard]] bool needs_tick() const { return done_pending_ || dirty_; }
   // Records written by append_uncommitted() and not yet committed (kAlways; 0 with kInterval).
-  [[nodiscard]] std::uint64_t uncommitted() const { return uncommitted_; }
+  // Tests only: the route tracks its batch itself.
+  [[nodiscard]] std::uint64_t uncommitted_for_test() const { return uncommitted_; }
   // Every message record with a sequence <= this has been fdatasynced (records found at start
   // included: the active segment is synced when the spool opens).
   [[nodiscard]] std::uint64_t synced_sequence() const { return synced_; }
@@ -157,8 +152,8 @@ class Spool {
   [[nodiscard]] const SpoolStats& stats() const { return stats_; }
   [[nodiscard]] const std::string& last_error() const { return last_error_; }
   [[nodiscard]] const std::string& path() const { return path_; }  // dir/<route>
-  [[nodiscard]] std::uint64_t done_sequence() const { return done_; }
-  [[nodiscard]] std::uint64_t next_sequence() const { return next_; }
+  // The done watermark (mark_done()). Tests only: the route keeps its own.
+  [[nodiscard]] std::uint64_t done_sequence_for_test() const { return done_; }
 
  private:
   struct Segment {
