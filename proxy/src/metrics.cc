@@ -30,7 +30,7 @@ const char* to_label(DropReason reason) {
 
 const char* to_label(FlushTrigger trigger) {
   static constexpr std::array<const char*, kFlushTriggers> kNames = {
-      "connect", "periodic", "manual", "shutdown", "writable"};
+      "connect", "periodic", "manual", "shutdown", "writable", "drain_rate"};
   return kNames[static_cast<std::size_t>(trigger)];
 }
 

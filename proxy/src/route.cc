@@ -522,7 +522,7 @@ void Route::on_timer(Clock::time_point now) {
     flush(FlushTrigger::kPeriodic, now);
     next_periodic_flush_ = now + std::chrono::milliseconds(config_.flush.interval_ms);
   }
-  if (drain_limit_.rate_limited() && !queue_.empty()) flush(FlushTrigger::kWritable, now);
+  if (drain_limit_.rate_limited() && !queue_.empty()) flush(FlushTrigger::kDrainRate, now);
   if (now < next_housekeeping()) return;
   last_housekeeping_ = now;
   // A pause lasts at least one housekeeping period: libzmq's teardown of the lost pipe has

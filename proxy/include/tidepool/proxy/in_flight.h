@@ -12,9 +12,9 @@
 
 namespace tidepool::proxy {
 
-// Requests forwarded and not answered yet, keyed by what identifies their answer: a ROUTER
-// routing id (request-reply: one client may have many outstanding, answered in order) or a
-// correlation key such as request_id (answered in any order).
+// Requests forwarded and not answered yet, keyed by a correlation key such as request_id
+// (Correlation): several may be outstanding under one key, completed oldest first, and keys
+// complete in any order. (Request-reply's own pending requests are RequestReply's.)
 //
 // Every operation is O(1): entries sit in one list in forwarding order (for expiry) and are
 // chained per key (for completion). Memory is about 250 bytes per entry, key included

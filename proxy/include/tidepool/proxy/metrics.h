@@ -32,8 +32,16 @@ enum class DropReason : std::uint8_t {
 inline constexpr std::size_t kDropReasons = 9;
 const char* to_label(DropReason reason);
 
-enum class FlushTrigger : std::uint8_t { kConnect, kPeriodic, kManual, kShutdown, kWritable };
-inline constexpr std::size_t kFlushTriggers = 5;
+// kWritable: the backend has room again; kDrainRate: the drain_rate timer let more go.
+enum class FlushTrigger : std::uint8_t {
+  kConnect,
+  kPeriodic,
+  kManual,
+  kShutdown,
+  kWritable,
+  kDrainRate,
+};
+inline constexpr std::size_t kFlushTriggers = 6;
 const char* to_label(FlushTrigger trigger);
 
 // Histogram observations gathered on the event loop and handed to prometheus-cpp in one
