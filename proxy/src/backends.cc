@@ -67,6 +67,18 @@ bool Backends::up() const {
                      [](const Backend& b) { return b.monitor.presence().up(); });
 }
 
+std::size_t Backends::peers() const {
+  std::size_t peers = 0;
+  for (const auto& backend : sockets_) peers += backend.monitor.presence().peers();
+  return peers;
+}
+
+std::size_t Backends::sockets_up() const {
+  return static_cast<std::size_t>(
+      std::count_if(sockets_.begin(), sockets_.end(),
+                    [](const Backend& b) { return b.monitor.presence().up(); }));
+}
+
 BackendCounts Backends::counts() const {
   BackendCounts counts;
   for (const auto& backend : sockets_) {

@@ -142,8 +142,7 @@ void DurableQueue::finished(std::uint64_t sequence) {
   mark_done();
 }
 
-void DurableQueue::forwarded(std::uint64_t sequence, std::uint64_t peers, int hwm) {
-  if (!spool_) return;
+void DurableQueue::forwarded_spooled(std::uint64_t sequence, std::uint64_t peers, int hwm) {
   // libzmq's PUSH/DEALER spreads messages over the peers' pipes, so a message has left them
   // once more than all of them can hold was sent after it. Data the kernel took survives
   // kill -9 (the kernel still sends it), so only libzmq's share counts.

@@ -163,7 +163,7 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
     const auto [slot, index] = poll_slots_[k];
     const short revents = items[k].revents;
     if (slot == PollSlot::kFrontend) {
-      frontend_readable = (revents & ZMQ_POLLIN) != 0 || frontend_hot_;
+      frontend_readable = (revents & ZMQ_POLLIN) != 0;
     } else if (slot == PollSlot::kFrontendMonitor) {
       if ((revents & ZMQ_POLLIN) || monitor_backlog_) drained &= read_frontend_monitor(now);
     } else if (slot == PollSlot::kBackendMonitor) {
@@ -181,7 +181,8 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
   }
   monitor_backlog_ = !drained;
   if (writable) flush(new_peer ? FlushTrigger::kConnect : FlushTrigger::kWritable, now);
-  if (frontend_readable && can_read_frontend(stopping)) read_frontend(now);
+  // Hot also when replies just went out above: read now rather than on an extra pass.
+  if ((frontend_readable || frontend_hot_) && can_read_frontend(stopping)) read_frontend(now);
 }
 
 // ---- requests: frontend → queue → backend ----------------------------------------------------
@@ -272,7 +273,7 @@ bool Route::has_slot(std::size_t backend) const {
   // Each backend socket with a peer holds at most its share of max_in_flight, so a worker host
   // that stops answering (noticed only at its heartbeat timeout) holds no more than its share
   // and the others keep working.
-  const std::size_t up = std::max<std::size_t>(backends_.counts().sockets_up, 1);
+  const std::size_t up = std::max<std::size_t>(backends_.sockets_up(), 1);
   return request_reply_->in_flight(backend) < (limit + up - 1) / up;
 }
 
@@ -328,7 +329,9 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
 }
 
 void Route::spool_forwarded(std::uint64_t sequence) {
-  queue_.forwarded(sequence, backends_.counts().peers, config_.backend.hwm);
+  // The peer count is only asked for when there is a spool to tell.
+  queue_.forwarded(
+      sequence, [this] { return backends_.peers(); }, config_.backend.hwm);
 }
 
 // ---- replies: backend → frontend (request-reply) ---------------------------------------------
@@ -492,7 +495,7 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
   }
 }
 
-// ---- timers, shutdown, reporting ---------------------------------------------------------------
+// ---- timers, shutdown, drops -------------------------------------------------------------------
 
 Clock::time_point Route::next_housekeeping() const {
   const bool idle = queue_.empty() && (!request_reply_ || request_reply_->idle()) &&
@@ -604,90 +607,6 @@ void Route::drop(DropReason reason, std::uint64_t count, Clock::time_point now,
                   {"error", std::string(error)}},
                  count);
   }
-}
-
-void Route::publish(Clock::time_point now) {
-  RouteGauges gauges;
-  const MessageQueue& queue = queue_.queue();
-  gauges.queue_messages = static_cast<double>(queue.size());
-  gauges.queue_bytes = static_cast<double>(queue.bytes());
-  gauges.queue_capacity_messages = static_cast<double>(queue.max_messages());
-  gauges.queue_capacity_bytes = static_cast<double>(queue.max_bytes());
-  if (const auto oldest = queue.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
-  const BackendCounts backend = backends_.counts();
-  counters_.backend_connects = backend.connects;
-  counters_.backend_disconnects = backend.disconnects;
-  counters_.backend_handshake_failures = backend.handshake_failures;
-  counters_.frontend_disconnects = frontend_monitor_.presence().disconnects();
-  counters_.frontend_handshake_failures = frontend_monitor_.presence().failed_handshakes();
-  gauges.backend_up = backend.sockets_up > 0 ? 1 : 0;
-  gauges.backend_peers = static_cast<double>(backend.peers);
-  gauges.frontend_peers = static_cast<double>(frontend_monitor_.presence().peers());
-  gauges.in_flight = static_cast<double>(in_flight());
-  if (const Spool* spool = queue_.spool()) {
-    const SpoolStats& stats = spool->stats();
-    gauges.spool_bytes = static_cast<double>(stats.bytes_on_disk);
-    counters_.spool_replayed = stats.replayed;
-    counters_.spool_corrupt_records = stats.corrupt_records;
-  }
-  metrics_.publish(counters_, gauges);
-}
-
-nlohmann::json Route::status(Clock::time_point now) const {
-  nlohmann::json dropped = nlohmann::json::object();
-  for (std::size_t i = 0; i < kDropReasons; ++i) {
-    dropped[to_label(static_cast<DropReason>(i))] = counters_.dropped[i];
-  }
-  nlohmann::json flushes = nlohmann::json::object();
-  for (std::size_t i = 0; i < kFlushTriggers; ++i) {
-    flushes[to_label(static_cast<FlushTrigger>(i))] = counters_.flushes[i];
-  }
-  const MessageQueue& queue = queue_.queue();
-  const auto oldest = queue.oldest();
-  const std::size_t backend_peers = backends_.counts().peers;
-  nlohmann::json spool = nullptr;
-  if (const Spool* on_disk = queue_.spool()) {
-    const SpoolStats& stats = on_disk->stats();
-    spool = {{"path", on_disk->path()},
-             {"fsync", to_string(config_.spool->fsync)},
-             {"bytes", stats.bytes_on_disk},
-             {"live_messages", stats.live_messages},
-             {"live_bytes", stats.live_bytes},
-             {"replayed", stats.replayed},
-             {"corrupt_records", stats.corrupt_records},
-             {"write_errors", stats.write_errors},
-             {"fsyncs", stats.fsyncs},
-             {"last_error", on_disk->last_error()}};
-  }
-  return {
-      {"name", config_.name},
-      {"mode", config_.request_reply() ? "request-reply" : "pipeline"},
-      {"frontend",
-       {{"type", to_string(config_.frontend.type)},
-        {"endpoints", frontend_endpoints_},
-        {"peers", frontend_monitor_.presence().peers()}}},
-      {"backend",
-       {{"type", to_string(config_.backend.type)},
-        {"endpoints", backend_endpoints_},
-        {"peers", backend_peers},
-        {"up", backends_.up()}}},
-      {"queue",
-       {{"messages", queue.size()},
-        {"bytes", queue.bytes()},
-        {"capacity_messages", queue.max_messages()},
-        {"capacity_bytes", queue.max_bytes()},
-        {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
-        {"overflow", to_string(config_.queue.overflow)}}},
-      {"in_flight", in_flight()},
-      {"reply_backlog", replies() != nullptr ? replies()->messages() : 0},
-      {"reply_backlog_clients", replies() != nullptr ? replies()->clients() : 0},
-      {"received", counters_.received_messages},
-      {"forwarded", counters_.forwarded_messages},
-      {"replies", counters_.replies},
-      {"dropped", dropped},
-      {"flushes", flushes},
-      {"spool", spool},
-  };
 }
 
 }  // namespace tidepool::proxy

@@ -83,7 +83,8 @@ TEST_CASE("without a spool: a bounded FIFO; close drops and counts everything") 
   CHECK(queue.offer(message("x"), Clock::now()).refused == Refusal::kQueueFull);
   CHECK(queue.commit() == 0);
   CHECK(body(queue.pop()) == "0");
-  queue.forwarded(0, 1, 1000);  // no-ops without a spool
+  queue.forwarded(
+      0, [] { return std::uint64_t{1}; }, 1000);  // no-ops without a spool
   const auto at_exit = queue.close();
   CHECK(at_exit.dropped == 2);
   CHECK(at_exit.kept == 0);
@@ -108,7 +109,8 @@ TEST_CASE("a forwarded record is done only once the trail passed it or every pee
     fill(queue, 3);
     for (int i = 0; i < 3; ++i) {
       const QueuedMessage q = queue.pop();
-      queue.forwarded(q.spool_sequence, 1, 1);
+      queue.forwarded(
+          q.spool_sequence, [] { return std::uint64_t{1}; }, 1);
     }
   };
   TempDir held;
@@ -123,7 +125,9 @@ TEST_CASE("a forwarded record is done only once the trail passed it or every pee
   TempDir passed;
   CHECK(replayed_after(config(passed.path()), [&](DurableQueue& queue) {
           forward_all(queue);
-          for (int i = 0; i < 10000; ++i) queue.forwarded(0, 1, 1);
+          for (int i = 0; i < 10000; ++i)
+            queue.forwarded(
+                0, [] { return std::uint64_t{1}; }, 1);
         }).empty());
 }
 

@@ -82,6 +82,9 @@ class Backends {
   const Backend& operator[](std::size_t index) const { return sockets_[index]; }
 
   [[nodiscard]] bool up() const;  // some socket has a peer
+  // On the per-message path: cheaper than counts().
+  [[nodiscard]] std::size_t peers() const;
+  [[nodiscard]] std::size_t sockets_up() const;
   [[nodiscard]] BackendCounts counts() const;
 
   // Reads the next monitor event of socket `index`; nullopt when none is waiting. A lost peer

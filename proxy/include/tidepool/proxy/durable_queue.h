@@ -65,9 +65,13 @@ class DurableQueue {
   void awaiting(std::uint64_t sequence);
   // ...which came, or the request was given up;
   void finished(std::uint64_t sequence);
-  // a message (sequence 0: one without a record) went into libzmq's pipes toward `peers`
-  // peers whose pipes hold up to `hwm` messages each;
-  void forwarded(std::uint64_t sequence, std::uint64_t peers, int hwm);
+  // a message (sequence 0: one without a record) went into libzmq's pipes toward `peers()`
+  // peers whose pipes hold up to `hwm` messages each (asked only with a spool: this is on
+  // every message's path);
+  template <typename Peers>
+  void forwarded(std::uint64_t sequence, const Peers& peers, int hwm) {
+    if (spool_) forwarded_spooled(sequence, peers(), hwm);
+  }
   // every backend connection is gone: libzmq dropped its pipes, nothing forwarded is held.
   void all_delivered();
 
@@ -96,6 +100,7 @@ class DurableQueue {
 
  private:
   void mark_done() { spool_->mark_done(delivery_.safe()); }
+  void forwarded_spooled(std::uint64_t sequence, std::uint64_t peers, int hwm);
 
   RouteConfig config_;
   MessageQueue queue_;
