@@ -90,12 +90,18 @@ double cpu_seconds(pid_t pid) {
 
 TEST_CASE("1,000 pipeline routes with absent backends start, stay idle, and carry a message") {
   raise_fd_limit();
-  const auto backs = free_low_ports(kRoutes);
+  // Frontends too get ports below the ephemeral range: 1,000 frontends bound to port 0 could
+  // take the HTTP port the harness picked (free_port(), from that range) before tidepool
+  // listens on it (seen once: "Address already in use").
+  const auto ports = free_low_ports(2 * kRoutes);
+  const std::vector<int> backs(ports.begin(), ports.begin() + kRoutes);
+  const std::vector<int> fronts(ports.begin() + kRoutes, ports.end());
   std::vector<nlohmann::json> routes;
   for (int i = 0; i < kRoutes; ++i) {
     routes.push_back(
         {{"name", "r" + std::to_string(i)},
-         {"frontend", {{"type", "pull"}, {"bind", {"tcp://127.0.0.1:0"}}}},
+         {"frontend",
+          {{"type", "pull"}, {"bind", {endpoint(fronts[static_cast<std::size_t>(i)])}}}},
          {"backend",
           {{"type", "push"}, {"connect", {endpoint(backs[static_cast<std::size_t>(i)])}}}}});
   }
