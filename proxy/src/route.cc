@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "tidepool/protocol/envelope.h"
-#include "tidepool/proxy/curve.h"
 
 namespace tidepool::proxy {
 namespace {
