@@ -23,7 +23,8 @@ int number_of(const zmq::message_t& message) {
 double sum_over_triggers(const Tidepool& tidepool, const std::string& route,
                          const std::string& name) {
   double total = 0;
-  for (const char* trigger : {"connect", "periodic", "manual", "shutdown", "writable", "drain_rate"}) {
+  for (const char* trigger :
+       {"connect", "periodic", "manual", "shutdown", "writable", "drain_rate"}) {
     total += tidepool.metric(name, {{"route", route}, {"trigger", trigger}}).value_or(-1e9);
   }
   return total;

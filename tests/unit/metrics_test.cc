@@ -120,8 +120,7 @@ TEST_CASE("labels match DESIGN §7") {
   for (std::size_t i = 0; i < kDropReasons; ++i) {
     CHECK(std::string(to_label(static_cast<DropReason>(i))) == reasons[i]);
   }
-  const char* triggers[] = {"connect", "periodic", "manual", "shutdown", "writable",
-                            "drain_rate"};
+  const char* triggers[] = {"connect", "periodic", "manual", "shutdown", "writable", "drain_rate"};
   static_assert(std::size(triggers) == kFlushTriggers);
   for (std::size_t i = 0; i < kFlushTriggers; ++i) {
     CHECK(std::string(to_label(static_cast<FlushTrigger>(i))) == triggers[i]);
