@@ -88,9 +88,9 @@ BackendCounts Backends::counts() const {
     for (std::size_t r = 0; r < kHandshakeFailures; ++r) {
       counts.handshake_failures[r] += presence.failed_handshakes()[r];
     }
-    counts.peers += presence.peers();
-    counts.sockets_up += presence.up() ? 1U : 0U;
   }
+  counts.peers = peers();
+  counts.sockets_up = sockets_up();
   return counts;
 }
 

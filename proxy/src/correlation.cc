@@ -17,7 +17,7 @@ bool Correlation::note_result(std::string_view body, Clock::time_point now) {
   if (!key) return false;
   const auto sent = in_flight_.complete(std::string(*key));
   if (!sent) return false;
-  durations_.observe(std::chrono::duration<double>(now - *sent).count());
+  durations_.observe(to_seconds(now - *sent));
   return true;
 }
 

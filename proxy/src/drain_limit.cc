@@ -15,8 +15,7 @@ bool DrainLimit::allows(Clock::time_point now, std::size_t in_flight) {
 void DrainLimit::refill(Clock::time_point now) {
   // A tenth of a second of burst (at least one message) keeps the rate smooth.
   const double burst = std::max(1.0, rate_ / 10);
-  tokens_ =
-      std::min(burst, tokens_ + std::chrono::duration<double>(now - updated_).count() * rate_);
+  tokens_ = std::min(burst, tokens_ + to_seconds(now - updated_) * rate_);
   updated_ = now;
 }
 

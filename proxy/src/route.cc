@@ -36,8 +36,6 @@ Clock::time_point next_on_grid(Clock::time_point t, Clock::duration period) {
   return Clock::time_point((t.time_since_epoch() / period + 1) * period);
 }
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
 std::int64_t max_frame(const RouteConfig& config) {
   return static_cast<std::int64_t>(config.queue.max_message_bytes) * kHardLimitFactor;
 }
@@ -321,7 +319,7 @@ void Route::flush(FlushTrigger trigger, Clock::time_point now) {
     // nothing spooled, and delivers again (duplicates) at most what the trail holds. A
     // request-reply request is done when its reply arrives (send_request(), deliver_reply()).
     if (!config_.request_reply()) spool_forwarded(head.spool_sequence);
-    metrics_.queue_wait.observe(seconds(now - head.enqueued));
+    metrics_.queue_wait.observe(to_seconds(now - head.enqueued));
     ++moved;
   }
   counters_.flushed_messages[static_cast<std::size_t>(trigger)] += moved;
@@ -358,7 +356,7 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
     log::debug("duplicate reply ignored", {{"route", config_.name}});
     return;
   }
-  metrics_.request_duration.observe(seconds(outcome.took));
+  metrics_.request_duration.observe(to_seconds(outcome.took));
   queue_.finished(outcome.spool_sequence);
   switch (outcome.kind) {
     case Kind::kDelivered:

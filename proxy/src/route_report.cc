@@ -5,12 +5,6 @@
 #include "tidepool/proxy/route.h"
 
 namespace tidepool::proxy {
-namespace {
-
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-}  // namespace
-
 void Route::publish(Clock::time_point now) {
   RouteGauges gauges;
   const MessageQueue& queue = queue_.queue();
@@ -18,7 +12,8 @@ void Route::publish(Clock::time_point now) {
   gauges.queue_bytes = static_cast<double>(queue.bytes());
   gauges.queue_capacity_messages = static_cast<double>(queue.max_messages());
   gauges.queue_capacity_bytes = static_cast<double>(queue.max_bytes());
-  if (const auto oldest = queue.oldest()) gauges.queue_oldest_age_seconds = seconds(now - *oldest);
+  if (const auto oldest = queue.oldest())
+    gauges.queue_oldest_age_seconds = to_seconds(now - *oldest);
   const BackendCounts backend = backends_.counts();
   counters_.backend_connects = backend.connects;
   counters_.backend_disconnects = backend.disconnects;
@@ -81,7 +76,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
         {"bytes", queue.bytes()},
         {"capacity_messages", queue.max_messages()},
         {"capacity_bytes", queue.max_bytes()},
-        {"oldest_age_seconds", oldest ? seconds(now - *oldest) : 0.0},
+        {"oldest_age_seconds", oldest ? to_seconds(now - *oldest) : 0.0},
         {"overflow", to_string(config_.queue.overflow)}}},
       {"in_flight", in_flight()},
       {"reply_backlog", replies() != nullptr ? replies()->messages() : 0},

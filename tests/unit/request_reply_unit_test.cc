@@ -45,6 +45,7 @@ struct Sockets {
   zmq::socket_t client{context, zmq::socket_type::dealer};
   zmq::socket_t backend{context, zmq::socket_type::dealer};
   zmq::socket_t worker{context, zmq::socket_type::router};
+  std::string client_id;
 
   // `hwm` bounds the frontend→client pipe (set before the connection: inproc fixes it then).
   explicit Sockets(int hwm = 1000) {
@@ -54,7 +55,8 @@ struct Sockets {
     client.set(zmq::sockopt::rcvhwm, hwm);
     frontend.set(zmq::sockopt::router_mandatory, true);
     frontend.bind("inproc://front-" + id);
-    client.set(zmq::sockopt::routing_id, "client-" + id);
+    client_id = "client-" + id;
+    client.set(zmq::sockopt::routing_id, client_id);
     client.connect("inproc://front-" + id);
     backend.bind("inproc://back-" + id);
     worker.connect("inproc://back-" + id);
@@ -142,12 +144,21 @@ TEST_CASE("a client that has gone: its reply is unroutable") {
   REQUIRE(rr.send(s.backend, 0, request, now, nullptr));
   s.client.close();
   Multipart reply = s.echo_at_worker();
-  // libzmq drops the client's pipe a few commands after the close.
-  ReplyOutcome outcome{};
-  for (int i = 0; i < 100; ++i) {
-    (void)s.frontend.get(zmq::sockopt::events);  // processes pending commands
-    std::this_thread::sleep_for(1ms);
+  // libzmq drops the client's pipe a few commands after the close: wait (with a deadline)
+  // until a probe to its id is unroutable, then hand over the real reply.
+  const auto deadline = Clock::now() + 5s;
+  bool gone = false;
+  while (!gone && Clock::now() < deadline) {
+    Multipart probe;
+    probe.push_back(std::string_view(s.client_id));
+    probe.push_back(std::string_view(""));
+    probe.push_back(std::string_view("probe"));
+    gone = tidepool::proxy::send_multipart(s.frontend, probe) ==
+           tidepool::proxy::SendResult::kUnroutable;
+    if (!gone) std::this_thread::sleep_for(1ms);
   }
+  REQUIRE(gone);
+  ReplyOutcome outcome{};
   outcome = rr.on_reply(s.frontend, std::move(reply), now);
   CHECK(outcome.kind == Kind::kUnroutable);
 }

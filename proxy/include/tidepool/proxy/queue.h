@@ -14,6 +14,8 @@
 namespace tidepool::proxy {
 
 using Clock = std::chrono::steady_clock;
+// For metrics and status: durations are published in seconds.
+inline double to_seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 struct QueuedMessage {
   protocol::Multipart message;
