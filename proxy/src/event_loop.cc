@@ -135,12 +135,9 @@ EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
                std::max(kLibzmqDefaultMaxSockets, static_cast<int>(needs.sockets)));
   // Blocky mode off: zmq_ctx_term never hangs on sockets we forgot (all get a bounded linger).
   context_.set(zmq::ctxopt::blocky, false);
-  // libzmq's zero-copy receive makes small messages point into shared 8 KiB decoder buffers;
-  // a queued message would pin its whole buffer. Copying small payloads on receive costs
-  // little and keeps queue memory proportional to what is queued. (10 = ZMQ_ZERO_COPY_RECV,
-  // a draft option that Debian's libzmq 4.3.4 implements.)
-  constexpr int kZeroCopyRecv = 10;
-  zmq_ctx_set(context_.handle(), kZeroCopyRecv, 0);
+  // libzmq's zero-copy receive stays on (its default): a message forwarded at once is never
+  // copied. Small frames then point into libzmq's shared 8 KiB read buffers; what stays in a
+  // queue is copied out of them (PackedFifo), so no queued message pins a buffer.
 }
 
 EventLoop::~EventLoop() = default;

@@ -37,8 +37,7 @@ bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Mu
   const std::size_t frames = message.size();
   // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied before
   // libzmq takes it, the other frames after the first send proved there is room.
-  zmq::message_t routing_id;
-  routing_id.copy(message[0]);
+  zmq::message_t routing_id = protocol::held_copy(message[0]);
   if (zmq_msg_send(message[0].handle(), socket.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
     if (zmq_errno() == EAGAIN) return false;
     throw zmq::error_t();
@@ -52,9 +51,8 @@ bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Mu
   pending.request.push_back(std::move(routing_id));
   socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
   for (std::size_t i = 1; i < frames; ++i) {
-    zmq::message_t copy;
-    copy.copy(message[i]);  // shares the payload (reference counted), no byte copy
-    pending.request.push_back(std::move(copy));
+    // Held until the reply comes: small frames get bytes of their own (multipart.h).
+    pending.request.push_back(protocol::held_copy(message[i]));
     socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   pending_.emplace(sequence, std::move(pending));
@@ -108,6 +106,7 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
     next_retry_ = replies_.empty() ? now + kReplyRetry : std::min(next_retry_, now + kReplyRetry);
   }
   outcome.kind = Kind::kWaiting;
+  to_client.own_buffers();  // it may wait long (multipart.h)
   outcome.slow_client_dropped = replies_.push(std::move(to_client), now);
   return outcome;
 }

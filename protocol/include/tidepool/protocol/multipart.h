@@ -11,6 +11,21 @@
 
 namespace tidepool::protocol {
 
+// With zero-copy receive (libzmq's default, which tidepool keeps), libzmq 4.3's decoder hands
+// out frames that fit its 8 KiB read buffer (ZMQ_IN_BATCH_SIZE's default) as pointers into
+// it, and a frame held on to keeps the whole buffer alive; larger frames have an allocation of
+// their own. What is held for long is copied out first (held_copy(), PackedFifo).
+inline constexpr std::size_t kSharedBufferMax = 8192;
+
+// A copy of `frame` to hold for long: its own bytes when it may point into a shared read
+// buffer, else a reference-counted handle on the same payload (no byte copy).
+inline zmq::message_t held_copy(const zmq::message_t& frame) {
+  if (frame.size() <= kSharedBufferMax) return {frame.data(), frame.size()};
+  zmq::message_t copy;
+  copy.copy(const_cast<zmq::message_t&>(frame));
+  return copy;
+}
+
 // One whole ZeroMQ message: every frame, routing envelope included. Move-only, so a message
 // travels from socket to queue to socket without its payload ever being copied.
 //
@@ -35,6 +50,14 @@ class Multipart {
     ++size_;
   }
   void push_back(std::string_view data) { push_back(zmq::message_t(data.data(), data.size())); }
+
+  // Gives every frame that may point into a shared read buffer bytes of its own (held_copy()).
+  void own_buffers() {
+    for (std::size_t i = 0; i < size_; ++i) {
+      zmq::message_t& frame = (*this)[i];
+      if (frame.size() > 0 && frame.size() <= kSharedBufferMax) frame = held_copy(frame);
+    }
+  }
 
   void clear() {
     first_.rebuild();

@@ -1,5 +1,5 @@
 // MessageQueue: a route's in-memory FIFO of accepted messages, bounded by count and bytes,
-// with the overflow policy (block, drop-newest, drop-oldest) and TTL expiry; and Clock.
+// with the overflow policy (block, drop-newest, drop-oldest) and TTL expiry.
 #pragma once
 
 #include <chrono>
@@ -10,22 +10,10 @@
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/packed_fifo.h"
+#include "tidepool/proxy/queued_message.h"
 
 namespace tidepool::proxy {
-
-using Clock = std::chrono::steady_clock;
-// For metrics and status: durations are published in seconds.
-inline double to_seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-struct QueuedMessage {
-  protocol::Multipart message;
-  Clock::time_point enqueued;
-  // Its record's sequence in the route's spool; 0 when it has none (no spool).
-  std::uint64_t spool_sequence = 0;
-  // Read back from the spool at start: accepted by an earlier process, so a routing id that
-  // libzmq assigned (it names a connection to that process) names no client of this one.
-  bool replayed = false;
-};
 
 // What happened to a message offered to the queue.
 struct OfferResult {
@@ -35,7 +23,8 @@ struct OfferResult {
   std::uint64_t evicted_sequence = 0;  // the largest spool sequence evicted; 0 when none
 };
 
-// FIFO bounded by message count and by bytes, with the route's overflow policy.
+// FIFO bounded by message count and by bytes, with the route's overflow policy. Messages are
+// stored packed (PackedFifo): pop() hands out a copy in libzmq messages of its own.
 //
 // `block` never drops: the route stops reading its frontend while `full()` is true, so
 // ZeroMQ's high-water marks push back on the clients. Because a message's size is only known
@@ -69,8 +58,8 @@ class MessageQueue {
   // receives how many of them had a spool sequence (they stay in the spool).
   std::pair<std::size_t, std::size_t> clear(std::size_t* spooled = nullptr);
 
-  [[nodiscard]] bool empty() const { return entries_.empty(); }
-  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+  [[nodiscard]] std::size_t size() const { return put_back_.size() + packed_.size(); }
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
   [[nodiscard]] std::size_t max_messages() const { return max_messages_; }
   [[nodiscard]] std::size_t max_bytes() const { return max_bytes_; }
@@ -83,7 +72,14 @@ class MessageQueue {
     return size() < max_messages_ && bytes_ + bytes <= max_bytes_;
   }
 
-  std::deque<QueuedMessage> entries_;
+  // The head of the queue's bounds and policies, wherever it is.
+  [[nodiscard]] PackedFifo::Head head() const;
+  void drop_head();
+
+  // Messages put back at the head (push_front): few, and about to be sent, so kept whole.
+  std::deque<QueuedMessage> put_back_;
+  // Everything else, in arrival order, packed (packed_fifo.h): behind put_back_.
+  PackedFifo packed_;
   std::size_t bytes_ = 0;
   std::size_t max_messages_;
   std::size_t max_bytes_;

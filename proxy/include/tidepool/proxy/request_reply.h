@@ -23,7 +23,7 @@ namespace tidepool::proxy {
 
 // A forwarded request whose reply has not come.
 struct PendingRequest {
-  protocol::Multipart request;  // as received (no sequence frame); frames share payloads
+  protocol::Multipart request;  // as received (no sequence frame), in buffers of its own
   Clock::time_point sent;
   std::size_t backend = 0;  // the backend socket it went through: a loss there sends it again
   std::uint64_t spool_sequence = 0;

@@ -1,0 +1,25 @@
+// QueuedMessage, a message as a route's queue holds it, and the Clock the queue runs on.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "tidepool/protocol/multipart.h"
+
+namespace tidepool::proxy {
+
+using Clock = std::chrono::steady_clock;
+// For metrics and status: durations are published in seconds.
+inline double to_seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct QueuedMessage {
+  protocol::Multipart message;
+  Clock::time_point enqueued;
+  // Its record's sequence in the route's spool; 0 when it has none (no spool).
+  std::uint64_t spool_sequence = 0;
+  // Read back from the spool at start: accepted by an earlier process, so a routing id that
+  // libzmq assigned (it names a connection to that process) names no client of this one.
+  bool replayed = false;
+};
+
+}  // namespace tidepool::proxy
