@@ -10,19 +10,32 @@ MessageQueue::MessageQueue(std::size_t max_messages, std::size_t max_bytes, Over
     : max_messages_(max_messages), max_bytes_(max_bytes), overflow_(overflow) {}
 
 PackedFifo::Head MessageQueue::head() const {
-  if (put_back_.empty()) return packed_.front();
-  const QueuedMessage& m = put_back_.front();
-  return {m.message.bytes(), m.enqueued, m.spool_sequence};
+  const auto whole = [](const QueuedMessage& m) {
+    return PackedFifo::Head{m.message.bytes(), m.enqueued, m.spool_sequence};
+  };
+  if (!put_back_.empty()) return whole(put_back_.front());
+  if (!packed_.empty()) return packed_.front();
+  return whole(recent_.front());
 }
 
 void MessageQueue::drop_head() {
-  const std::size_t bytes = head().bytes;
-  if (put_back_.empty()) {
+  bytes_ -= head().bytes;
+  if (!put_back_.empty()) {
+    put_back_.pop_front();
+  } else if (!packed_.empty()) {
     packed_.discard_front();
   } else {
-    put_back_.pop_front();
+    recent_.pop_front();
   }
-  bytes_ -= bytes;
+}
+
+void MessageQueue::pack_oldest_recent() {
+  packed_.push_back(std::move(recent_.front()));
+  recent_.pop_front();
+}
+
+void MessageQueue::settle(Clock::time_point now) {
+  while (!recent_.empty() && now - recent_.front().enqueued >= kRecentMaxAge) pack_oldest_recent();
 }
 
 OfferResult MessageQueue::offer(protocol::Multipart&& message, Clock::time_point now,
@@ -58,16 +71,20 @@ bool MessageQueue::would_accept(std::size_t bytes) const {
 
 void MessageQueue::push_back(QueuedMessage&& message) {
   bytes_ += message.message.bytes();
-  packed_.push_back(std::move(message));
+  recent_.push_back(std::move(message));
+  if (recent_.size() > kRecentMax) pack_oldest_recent();
 }
 
 QueuedMessage MessageQueue::pop() {
   QueuedMessage head;
-  if (put_back_.empty()) {
-    head = packed_.pop_front();
-  } else {
+  if (!put_back_.empty()) {
     head = std::move(put_back_.front());
     put_back_.pop_front();
+  } else if (!packed_.empty()) {
+    head = packed_.pop_front();
+  } else {
+    head = std::move(recent_.front());
+    recent_.pop_front();
   }
   bytes_ -= head.message.bytes();
   return head;
@@ -94,15 +111,22 @@ std::pair<std::size_t, std::size_t> MessageQueue::expire(Clock::time_point now, 
 
 std::pair<std::size_t, std::size_t> MessageQueue::remove_spooled_after(std::uint64_t sequence) {
   std::pair<std::size_t, std::size_t> removed{0, 0};
-  while (!packed_.empty() && packed_.back().spool_sequence > sequence) {
-    removed.first += 1;
-    removed.second += packed_.back().bytes;
-    packed_.discard_back();
-  }
-  while (packed_.empty() && !put_back_.empty() && put_back_.back().spool_sequence > sequence) {
-    removed.first += 1;
-    removed.second += put_back_.back().message.bytes();
-    put_back_.pop_back();
+  const auto cut = [&](auto& whole) {
+    while (!whole.empty() && whole.back().spool_sequence > sequence) {
+      removed.first += 1;
+      removed.second += whole.back().message.bytes();
+      whole.pop_back();
+    }
+    return whole.empty();
+  };
+  // From the tail: recent, packed, put back.
+  if (cut(recent_)) {
+    while (!packed_.empty() && packed_.back().spool_sequence > sequence) {
+      removed.first += 1;
+      removed.second += packed_.back().bytes;
+      packed_.discard_back();
+    }
+    if (packed_.empty()) cut(put_back_);
   }
   bytes_ -= removed.second;
   return removed;
@@ -111,12 +135,15 @@ std::pair<std::size_t, std::size_t> MessageQueue::remove_spooled_after(std::uint
 std::pair<std::size_t, std::size_t> MessageQueue::clear(std::size_t* spooled) {
   std::pair<std::size_t, std::size_t> dropped{size(), bytes_};
   if (spooled != nullptr) {
-    *spooled = packed_.spooled() + static_cast<std::size_t>(std::count_if(
-                                       put_back_.begin(), put_back_.end(),
-                                       [](const auto& e) { return e.spool_sequence != 0; }));
+    const auto with_sequence = [](const auto& e) { return e.spool_sequence != 0; };
+    *spooled =
+        packed_.spooled() +
+        static_cast<std::size_t>(std::count_if(put_back_.begin(), put_back_.end(), with_sequence) +
+                                 std::count_if(recent_.begin(), recent_.end(), with_sequence));
   }
   put_back_.clear();
   packed_.clear();
+  recent_.clear();
   bytes_ = 0;
   return dropped;
 }

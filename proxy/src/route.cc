@@ -525,6 +525,7 @@ void Route::on_timer(Clock::time_point now) {
   if (drain_limit_.rate_limited() && !queue_.empty()) flush(FlushTrigger::kDrainRate, now);
   if (now < next_housekeeping()) return;
   last_housekeeping_ = now;
+  queue_.settle(now);
   // A pause lasts at least one housekeeping period: libzmq's teardown of the lost pipe has
   // long happened by then.
   backends_.end_pauses(now - kHousekeeping);

@@ -374,3 +374,47 @@ TEST_CASE("remove_spooled_after takes back the tail above a spool sequence, noth
   CHECK(drain(queue) == std::vector<std::string>{"r"});
   CHECK(queue.remove_spooled_after(0).first == 0);
 }
+
+// The three regions (put back, packed, recent): order and bounds hold across them.
+TEST_CASE("regions: a backlog past kRecentMax is packed, settle() packs what waited, order holds") {
+  MessageQueue queue(100000, 1 << 30, Overflow::kDropOldest);
+  constexpr int kCount = 5000;  // over kRecentMax: most of it is packed
+  for (int i = 0; i < kCount; ++i) {
+    REQUIRE(queue
+                .offer(message(std::to_string(i) + ":", 64), t0 + std::chrono::microseconds(i),
+                       static_cast<std::uint64_t>(i + 1))
+                .accepted);
+  }
+  queue.push_front(QueuedMessage{message("p:", 64), t0});
+  queue.settle(t0 + 1s);  // packs the recent ones too
+  CHECK(queue.size() == kCount + 1);
+  CHECK(queue.bytes() == (kCount + 1) * 64);
+  // The tail is cut through the packed region, the head taken from put back then packed.
+  CHECK(queue.remove_spooled_after(4000).first == 1000);
+  CHECK(tag_of(queue.pop(), 2) == "p:");
+  for (int i = 0; i < 4000; ++i) {
+    const std::string expected = std::to_string(i) + ":";
+    const QueuedMessage head = queue.pop();
+    REQUIRE(head.message.frame_view(0).substr(0, expected.size()) == expected);
+    REQUIRE(head.spool_sequence == static_cast<std::uint64_t>(i + 1));
+  }
+  CHECK(queue.empty());
+  CHECK(queue.bytes() == 0);
+}
+
+TEST_CASE("regions: eviction and expiry take the oldest first wherever it is stored") {
+  MessageQueue queue(2000, 1 << 30, Overflow::kDropOldest);
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(queue.offer(message(std::to_string(i) + ":", 8), t0 + std::chrono::milliseconds(i))
+                .accepted);
+  }
+  const OfferResult offered = queue.offer(message("new:", 8), t0 + 3s);
+  CHECK(offered.evicted == 1);
+  CHECK(tag_of(queue.pop(), 2) == "1:");
+  const auto expired = queue.expire(t0 + 3s, 2s);  // enqueued before t0 + 1 s: 2..999
+  CHECK(expired.first == 998);
+  CHECK(tag_of(queue.pop(), 5) == "1000:");
+  std::size_t spooled = 99;
+  CHECK(queue.clear(&spooled).first == 1000);  // 1001..1999 and new
+  CHECK(spooled == 0);
+}

@@ -53,6 +53,7 @@ class DurableQueue {
   QueuedMessage pop() { return queue_.pop(); }
   // Puts back a message pop() returned (a send that would block after all).
   void push_front(QueuedMessage&& message) { queue_.push_front(std::move(message)); }
+  void settle(Clock::time_point now) { queue_.settle(now); }
   // Queues requests again (oldest first) at the head. They count against the bounds like new
   // arrivals: `block` keeps them all; drop-newest refuses the newest of them, drop-oldest the
   // oldest. Returns how many were refused (their records are done).

@@ -23,8 +23,9 @@ struct OfferResult {
   std::uint64_t evicted_sequence = 0;  // the largest spool sequence evicted; 0 when none
 };
 
-// FIFO bounded by message count and by bytes, with the route's overflow policy. Messages are
-// stored packed (PackedFifo): pop() hands out a copy in libzmq messages of its own.
+// FIFO bounded by message count and by bytes, with the route's overflow policy. Messages that
+// stay are stored packed (PackedFifo, kRecentMax): pop() then hands out a copy in libzmq
+// messages of its own.
 //
 // `block` never drops: the route stops reading its frontend while `full()` is true, so
 // ZeroMQ's high-water marks push back on the clients. Because a message's size is only known
@@ -46,6 +47,9 @@ class MessageQueue {
   QueuedMessage pop();
   // Puts a message back at the head (a send that would block after all). Never refused.
   void push_front(QueuedMessage&& message);
+  // Packs the recent messages that have waited kRecentMaxAge (the route calls it on its
+  // housekeeping timer).
+  void settle(Clock::time_point now);
 
   // Drops the head while it is older than `ttl`; returns {messages, bytes} dropped. When
   // `last_sequence` is given, it receives the largest spool sequence dropped (0 when none).
@@ -59,7 +63,9 @@ class MessageQueue {
   std::pair<std::size_t, std::size_t> clear(std::size_t* spooled = nullptr);
 
   [[nodiscard]] bool empty() const { return size() == 0; }
-  [[nodiscard]] std::size_t size() const { return put_back_.size() + packed_.size(); }
+  [[nodiscard]] std::size_t size() const {
+    return put_back_.size() + packed_.size() + recent_.size();
+  }
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
   [[nodiscard]] std::size_t max_messages() const { return max_messages_; }
   [[nodiscard]] std::size_t max_bytes() const { return max_bytes_; }
@@ -72,14 +78,25 @@ class MessageQueue {
     return size() < max_messages_ && bytes_ + bytes <= max_bytes_;
   }
 
+  // A burst that the backend takes a moment later passes through unpacked: packing and
+  // unpacking would cost more than the message's stay. What stays longer, or is more than
+  // this many, is packed; the bound keeps what small recent messages can pin of libzmq's
+  // shared read buffers (multipart.h) to a few MiB, for at most kRecentMaxAge.
+  static constexpr std::size_t kRecentMax = 1024;
+  static constexpr Clock::duration kRecentMaxAge = std::chrono::milliseconds(100);
+
   // The head of the queue's bounds and policies, wherever it is.
   [[nodiscard]] PackedFifo::Head head() const;
   void drop_head();
+  void pack_oldest_recent();
 
-  // Messages put back at the head (push_front): few, and about to be sent, so kept whole.
+  // Three regions, in queue order. Messages put back at the head (push_front): few, and about
+  // to be sent, so kept whole.
   std::deque<QueuedMessage> put_back_;
-  // Everything else, in arrival order, packed (packed_fifo.h): behind put_back_.
+  // Older arrivals, packed (packed_fifo.h).
   PackedFifo packed_;
+  // The newest arrivals, as received (kRecentMax).
+  std::deque<QueuedMessage> recent_;
   std::size_t bytes_ = 0;
   std::size_t max_messages_;
   std::size_t max_bytes_;
