@@ -2,6 +2,7 @@
 // socket without its payload being copied.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <string_view>
 #include <utility>
@@ -29,10 +30,13 @@ inline zmq::message_t held_copy(const zmq::message_t& frame) {
 // One whole ZeroMQ message: every frame, routing envelope included. Move-only, so a message
 // travels from socket to queue to socket without its payload ever being copied.
 //
-// The first frame is held inline: most messages (pipeline) have one frame, and a queued
-// message then costs no allocation beyond libzmq's own for the payload.
+// The first kInlineFrames frames are held inline: a pipeline message has one frame, a
+// request-reply request three ([routing id, "", body]) and its reply on the backend four, so
+// handling a message costs no allocation beyond libzmq's own.
 class Multipart {
  public:
+  static constexpr std::size_t kInlineFrames = 4;
+
   Multipart() = default;
   Multipart(Multipart&&) noexcept = default;
   Multipart& operator=(Multipart&&) noexcept = default;
@@ -42,8 +46,8 @@ class Multipart {
 
   void push_back(zmq::message_t&& frame) {
     bytes_ += frame.size();
-    if (size_ == 0) {
-      first_ = std::move(frame);
+    if (size_ < kInlineFrames) {
+      inline_[size_] = std::move(frame);
     } else {
       rest_.push_back(std::move(frame));
     }
@@ -60,7 +64,7 @@ class Multipart {
   }
 
   void clear() {
-    first_.rebuild();
+    for (std::size_t i = 0; i < size_ && i < kInlineFrames; ++i) inline_[i].rebuild();
     rest_.clear();
     size_ = 0;
     bytes_ = 0;
@@ -71,8 +75,12 @@ class Multipart {
   // Payload bytes over all frames (what queue byte limits count).
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
-  zmq::message_t& operator[](std::size_t i) { return i == 0 ? first_ : rest_[i - 1]; }
-  const zmq::message_t& operator[](std::size_t i) const { return i == 0 ? first_ : rest_[i - 1]; }
+  zmq::message_t& operator[](std::size_t i) {
+    return i < kInlineFrames ? inline_[i] : rest_[i - kInlineFrames];
+  }
+  const zmq::message_t& operator[](std::size_t i) const {
+    return i < kInlineFrames ? inline_[i] : rest_[i - kInlineFrames];
+  }
 
   [[nodiscard]] std::string_view frame_view(std::size_t i) const {
     const zmq::message_t& frame = (*this)[i];
@@ -80,7 +88,7 @@ class Multipart {
   }
 
  private:
-  zmq::message_t first_;
+  std::array<zmq::message_t, kInlineFrames> inline_;
   std::vector<zmq::message_t> rest_;
   std::size_t size_ = 0;
   std::size_t bytes_ = 0;
