@@ -61,6 +61,14 @@ podman_build_tidepool() {
   shift
   log "podman build $src"
   t=$(date +%s)
+  # buildah 1.28 (Debian 12) leaves build-arg values out of the cache key of LABEL steps, so a
+  # cached final stage keeps the revision and date of an earlier build. That stage is only a
+  # copy: remove the previous image (every tag of it) so that it is rebuilt.
+  local tags
+  tags=$(podman image inspect "$TIDEPOOL_IMAGE" --format '{{range .RepoTags}}{{.}} {{end}}' \
+           2>/dev/null || true)
+  # shellcheck disable=SC2086  # one tag per word
+  [[ -z $tags ]] || podman image rm $tags >/dev/null 2>&1 || true
   { nice -n 15 "${PODMAN_BUILD[@]}" --target builder -t "$TIDEPOOL_IMAGE-builder" "$src" \
       && nice -n 15 "${PODMAN_BUILD[@]}" --target rootfs -t "$TIDEPOOL_IMAGE-rootfs" "$src" \
       && nice -n 15 "${PODMAN_BUILD[@]}" "$@" -t "$TIDEPOOL_IMAGE" "$src"; } >"$WORK/build.log" 2>&1 \
