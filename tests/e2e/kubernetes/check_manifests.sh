@@ -10,9 +10,11 @@ HERE="$SRC/tests/e2e/kubernetes"
 KIT="$SRC/deploy/kubernetes"
 
 command -v node >/dev/null && command -v npm >/dev/null \
-  || { echo "FAIL: node and npm are needed (deploy/setup-debian.sh test installs them)" >&2; exit 1; }
+  || { echo "FAIL: node and npm are needed (deploy/setup-debian.sh test installs them)" >&2
+       exit 1; }
 mkdir -p "$WORK"
-if ! cmp -s "$HERE/package-lock.json" "$WORK/installed-lock.json" || [[ ! -d $WORK/node_modules ]]; then
+if [[ ! -d $WORK/node_modules ]] || ! cmp -s "$HERE/package-lock.json" "$WORK/installed-lock.json"
+then
   cp "$HERE/package.json" "$HERE/package-lock.json" "$WORK/"
   echo "npm ci in $WORK"
   (cd "$WORK" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
@@ -28,5 +30,6 @@ node -e '
   process.stdout.write(YAML.parse(text).data["tidepool.json"]);
 ' "$WORK" "$KIT/tidepool-config.yaml" >"$WORK/tidepool.json"
 "$TIDEPOOL" check-config "$WORK/tidepool.json" >"$WORK/check-config.out" 2>&1 \
-  || { cat "$WORK/check-config.out" >&2; echo "FAIL: tidepool check-config of the ConfigMap" >&2; exit 1; }
+  || { cat "$WORK/check-config.out" >&2; echo "FAIL: tidepool check-config of the ConfigMap" >&2
+       exit 1; }
 echo "tidepool check-config: the ConfigMap's tidepool.json is valid"

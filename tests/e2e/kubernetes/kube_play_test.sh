@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The Kubernetes kit run for real with `podman kube play`: the worker Deployment, then the
 # client pod with tidepool as its sidecar (sharing the pod's network namespace, as in
-# Kubernetes). Proves: the client's messages flow through the sidecar to the worker, the
-# probes' paths answer on the probes' port, and stopping the pod the way Kubernetes stops a pod
-# with a native sidecar (client first, then the sidecar: SIGTERM, drain, exit 0) loses nothing:
-# the worker gets every message the client sent, once, including a backlog that was still
-# draining when the sidecar got SIGTERM.
+# Kubernetes). Proves: the client's messages flow through the sidecar to the worker; the
+# probes' paths answer on the probes' port (and /readyz 503 while draining); and stopping the
+# pod the way Kubernetes stops a pod with a native sidecar (client first, then the sidecar:
+# SIGTERM, drain, exit 0) loses nothing: the worker gets every message the client sent, once,
+# including a backlog that was still draining when the sidecar got SIGTERM.
 #
 # podman 4.3 differs from a kubelet in four ways the test works around (kube_play_prepare.py
 # writes the copies it plays): no native sidecars (the sidecar is moved into `containers`);
@@ -55,8 +55,11 @@ fail() {
 }
 cleanup() {
   local rc=$?
-  if [[ -f $WORK/client-play.yaml ]]; then podman kube down "$WORK/client-play.yaml" >/dev/null 2>&1 || true; fi
-  if [[ -f $WORK/worker-play.yaml ]]; then podman kube down "$WORK/worker-play.yaml" >/dev/null 2>&1 || true; fi
+  if [[ -n ${STOP_PID:-} ]]; then wait "$STOP_PID" 2>/dev/null || true; fi
+  local played
+  for played in "$WORK/client-play.yaml" "$WORK/worker-play.yaml"; do
+    if [[ -f $played ]]; then podman kube down "$played" >/dev/null 2>&1 || true; fi
+  done
   rm -rf "$WORK"
   log "kube play test $([[ $rc == 0 ]] && echo PASSED || echo FAILED) in $(( $(date +%s) - START ))s"
   exit "$rc"
@@ -73,7 +76,8 @@ podman_build_tidepool "$SRC"
 podman tag "$TIDEPOOL_IMAGE" "localhost/tidepool:$VERSION"
 nice -n 15 "${PODMAN_BUILD[@]}" -t "localhost/tidepool-demo-peer:$VERSION" "$KIT/demo" \
   >"$WORK/demo-build.log" 2>&1 || { tail -20 "$WORK/demo-build.log" >&2; fail "demo image"; }
-log "images: tidepool:$VERSION ($(podman image inspect "$TIDEPOOL_IMAGE" --format '{{.Size}}') B)," \
+SIZE=$(podman image inspect "$TIDEPOOL_IMAGE" --format '{{.Size}}')
+log "images: tidepool:$VERSION ($SIZE bytes)," \
   "tidepool-demo-peer:$VERSION"
 
 pod_ip() {
@@ -109,7 +113,7 @@ log "worker pod $WORKER_POD at $WORKER_IP"
   "$CLIENT_RATE" "$DRAIN_RATE" >"$WORK/probes" || fail "kube_play_prepare.py"
 GRACE=$(sed -n 's/^grace //p' "$WORK/probes")
 DRAIN_MS=$(sed -n 's/^drain_timeout_ms //p' "$WORK/probes")
-(( GRACE * 1000 > DRAIN_MS )) || fail "grace ${GRACE}s is not above the drain timeout ${DRAIN_MS} ms"
+(( GRACE * 1000 > DRAIN_MS )) || fail "grace ${GRACE}s is not above drain_timeout_ms ${DRAIN_MS}"
 podman kube play "$WORK/client-play.yaml" >"$WORK/play-client.log" 2>&1 \
   || { cat "$WORK/play-client.log" >&2; fail "kube play client.yaml"; }
 CLIENT_IP=$(pod_ip "$CLIENT_POD")
@@ -152,8 +156,14 @@ log "client stopped after sending $SENT; sidecar received all, $BACKLOG still qu
 # tears the pod's network down with it while tidepool is still draining into it (seen: the
 # drain "completed" into a dead connection, 1,212 messages never arrived). A kubelet keeps
 # the pod's sandbox until its last container has exited.
+# While it drains, its readiness fails (/readyz 503), as the readinessProbe needs.
 t=$(date +%s)
-podman stop -t "$GRACE" "$CLIENT_POD-tidepool" >/dev/null || fail "podman stop sidecar"
+podman stop -t "$GRACE" "$CLIENT_POD-tidepool" >/dev/null &
+STOP_PID=$!
+$OPSCTL wait-http "http://$CLIENT_IP:9464/readyz" 503 10 \
+  || fail "/readyz did not answer 503 while the sidecar drained"
+wait "$STOP_PID" || fail "podman stop sidecar"
+STOP_PID=
 STOP_S=$(( $(date +%s) - t ))
 CODE=$(podman inspect "$CLIENT_POD-tidepool" --format '{{.State.ExitCode}}')
 podman logs "$CLIENT_POD-tidepool" >"$WORK/tidepool.log" 2>&1 || true
@@ -164,7 +174,8 @@ wait_worker_unique "$SENT" 30 || fail "the worker got $(worker_count), not all $
 read -r UNIQUE DUPLICATES <<<"$(worker_count)"
 (( UNIQUE == SENT )) || fail "the worker got $UNIQUE distinct messages, the client sent $SENT"
 (( DUPLICATES == 0 )) || fail "the worker got $DUPLICATES duplicates"
-log "sidecar drained $BACKLOG in ${STOP_S}s, exit 0; worker: $UNIQUE of $SENT, 0 duplicates"
+log "sidecar: /readyz 503 while draining; drained $BACKLOG in ${STOP_S}s, exit 0;" \
+  "worker: $UNIQUE of $SENT, 0 duplicates"
 grep -i 'drain' "$WORK/tidepool.log" | sed 's/^/    /'
 
 # 6. kube down removes both (the pods are already stopped).
