@@ -5,14 +5,14 @@
 #
 # Usage: container_test.sh [SOURCE_DIR]     (root; see /work/shared/notes/containers.md)
 # Needs Debian's podman buildah runc debootstrap (installed when missing) and python3-zmq.
-# The debian:bookworm-slim base is built once with debootstrap and cached in podman's store.
+# The debian:bookworm-slim base is built once with debootstrap and cached in podman's store
+# (podman_image.sh). It also asserts the OCI labels and that the image holds no shell.
 set -euo pipefail
 
 SRC=$(cd "${1:-$(dirname "$0")/../../..}" && pwd)
 PY=${TIDEPOOL_PYTHON:-/usr/bin/python3}
 OPSCTL="$PY $(cd "$(dirname "$0")" && pwd)/opsctl.py"
 IMAGE=localhost/tidepool
-BASE=docker.io/library/debian:bookworm-slim
 NAME=tidepool-e2e-$$
 START=$(date +%s)
 WORK=$(mktemp -d /tmp/tidepool-ops-container.XXXXXX)
@@ -42,62 +42,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 1. Tools.
-missing=()
-for tool in podman buildah runc debootstrap; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if (( ${#missing[@]} )); then
-  [[ $(id -u) == 0 ]] || fail "missing ${missing[*]} and not root to apt-get install them"
-  log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >"$WORK/apt.log" 2>&1 \
-    || { apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y "${missing[@]}" >"$WORK/apt.log" 2>&1; } \
-    || { tail -20 "$WORK/apt.log" >&2; fail "apt-get install ${missing[*]}"; }
-fi
+# 1-3. Tools, base image, the image from the repository's Dockerfile with the revision and
+# date passed in; the version label is the Dockerfile's own (checked against CMake below).
+# shellcheck source=podman_image.sh
+source "$(dirname "$0")/podman_image.sh"
+podman_tools
 "$PY" -c 'import zmq' || fail "$PY has no zmq module (apt-get install python3-zmq)"
-
-# 2. Base image, built from Debian's archive when not cached (no registry here).
-if ! podman image exists "$BASE"; then
-  log "building $BASE with debootstrap (cached for later runs)"
-  t=$(date +%s)
-  debootstrap --variant=minbase bookworm "$WORK/rootfs" >"$WORK/debootstrap.log" 2>&1 \
-    || { tail -20 "$WORK/debootstrap.log" >&2; fail "debootstrap"; }
-  # Trim it the way the official slim image is trimmed (no apt lists or caches, no docs,
-  # man pages or locales, now or on later installs), so image sizes here are comparable.
-  rm -rf "$WORK"/rootfs/var/lib/apt/lists/* "$WORK"/rootfs/var/cache/apt/*.bin \
-    "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/usr/share/man/* \
-    "$WORK"/rootfs/usr/share/locale/* "$WORK"/rootfs/usr/share/info/*
-  find "$WORK/rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
-  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
-    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
-    'path-exclude /usr/share/locale/*' >"$WORK/rootfs/etc/dpkg/dpkg.cfg.d/docker"
-  printf '%s\n' 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
-    'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };' \
-    'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";' >"$WORK/rootfs/etc/apt/apt.conf.d/docker-clean"
-  tar -C "$WORK/rootfs" -c . | podman import - localhost/debian:bookworm-slim >/dev/null
-  podman tag localhost/debian:bookworm-slim "$BASE"
-  rm -rf "$WORK/rootfs"
-  log "base image ready in $(( $(date +%s) - t ))s"
-else
-  log "base image $BASE cached"
-fi
-
-# 3. Build from the repository's own Dockerfile (layers are cached between runs).
-# The builder stage is tagged too, so its layers (the -dev packages) stay cached; after the
-# build, untagged leftovers of earlier tidepool builds (and only those) are pruned.
-log "podman build $SRC"
-t=$(date +%s)
-BUILD=(podman build --isolation chroot --pull=never --format docker)
-{ "${BUILD[@]}" --target builder -t "$IMAGE-builder" "$SRC" \
-    && "${BUILD[@]}" -t "$IMAGE" "$SRC"; } >"$WORK/build.log" 2>&1 \
-  || { tail -40 "$WORK/build.log" >&2; fail "podman build"; }
-BUILD_S=$(( $(date +%s) - t ))
-for title in tidepool tidepool-builder; do
-  podman image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true
-done
+podman_base_image
+REVISION=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
+CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+podman_build_tidepool "$SRC" --build-arg REVISION="$REVISION" --build-arg CREATED="$CREATED"
 SIZE=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 log "image built in ${BUILD_S}s; size $SIZE bytes ($(( SIZE / 1024 / 1024 )) MiB)"
+log "what takes the space (podman history):"
+podman history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-110 | sed 's/^/    /'
 
 # The image metadata the issue asks for (docker format keeps HEALTHCHECK).
 cfg() { podman image inspect "$IMAGE" --format "$1"; }
@@ -108,6 +66,29 @@ cfg() { podman image inspect "$IMAGE" --format "$1"; }
 [[ $(cfg '{{json .Config.Entrypoint}}') == '["tidepool"]' ]] || fail "entrypoint is not tidepool"
 [[ $(cfg '{{json .Config.Env}}') == *TIDEPOOL_HTTP_LISTEN=0.0.0.0:9464* ]] \
   || fail "TIDEPOOL_HTTP_LISTEN=0.0.0.0:9464 not set in the image"
+# OCI labels: version = CMake's project(VERSION), revision and created = what was passed.
+label() { cfg "{{index .Config.Labels \"org.opencontainers.image.$1\"}}"; }
+CMAKE_VERSION=$(sed -n 's/^project(tidepool VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
+[[ -n $CMAKE_VERSION ]] || fail "no project(tidepool VERSION ...) in CMakeLists.txt"
+[[ $(label version) == "$CMAKE_VERSION" ]] \
+  || fail "label version is '$(label version)', CMakeLists.txt says $CMAKE_VERSION"
+[[ $(label revision) == "$REVISION" ]] || fail "label revision is '$(label revision)'"
+[[ $(label created) == "$CREATED" ]] || fail "label created is '$(label created)'"
+for key in source licenses title; do
+  [[ -n $(label $key) ]] || fail "label org.opencontainers.image.$key is missing"
+done
+log "labels: version $(label version), revision $(label revision), created $(label created)," \
+  "source $(label source), licenses $(label licenses)"
+# Nothing but the runtime: no shell, no package manager in the image.
+for probe in "/bin/sh -c true" "/usr/bin/apt-get --version" "/usr/bin/dpkg --version" \
+             "/usr/bin/perl -e 1"; do
+  read -r tool args <<<"$probe"
+  # shellcheck disable=SC2086  # args are words
+  if "${PODMAN[@]}" run --rm --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 --network none \
+       --entrypoint "$tool" "$IMAGE" $args >/dev/null 2>&1; then
+    fail "$tool runs in the runtime image"
+  fi
+done
 VERSION=$("${PODMAN[@]}" run --rm --ulimit nofile=1024:1024 --ulimit nproc=1000:1000 \
   --network none "$IMAGE" --version) || fail "tidepool --version in the image"
 log "image: user $(cfg '{{.Config.User}}'), entrypoint tidepool, version: $VERSION"
