@@ -164,13 +164,19 @@ class Network:
         _run(["ip", "-n", host.ns, "link", "set", "eth0", "up"])
         return host
 
-    def cut(self, host):
-        """Every frame from and to host is dropped on the switch: no FIN, no RST, no ARP."""
+    def cut(self, host, keep_arp=False):
+        """Every frame from and to host is dropped on the switch: no FIN, no RST, no ARP.
+
+        keep_arp: only IP is dropped, ARP still answered: a host cut off behind a router, whose
+        own ARP entry stays good, so nothing tells the kernel that the host is unreachable (a
+        neighbour that stops answering ARP fails connects with EHOSTUNREACH within seconds).
+        """
         table = f"cut_{host.name.replace('-', '_')}"
+        what = "ether type { ip, ip6 } " if keep_arp else ""
         rules = (f"table bridge {table} {{\n  chain forward {{\n"
                  f"    type filter hook forward priority 0; policy accept;\n"
-                 f"    iifname \"{host.port}\" drop\n    oifname \"{host.port}\" drop\n"
-                 f"  }}\n}}\n")
+                 f"    iifname \"{host.port}\" {what}drop\n"
+                 f"    oifname \"{host.port}\" {what}drop\n  }}\n}}\n")
         _run(["ip", "netns", "exec", self.switch, "nft", "-f", "-"], stdin=rules)
         self._cut.add(table)
 

@@ -12,6 +12,10 @@ Scenarios:
                     near the reply timeout. Then the partition heals: the host is counted as
                     a new peer and answers again.
   vanish_1s         the same at backend.heartbeat_ms 1000.
+  long_partition    the same, the host cut off for 40 s (TIDEPOOL_PARTITION_S; IP dropped, ARP
+                    still answered, as behind a router): after the heal
+                    it is connected to within 3 x heartbeat_ms + reconnect_max_ms, not at the
+                    kernel's next SYN retransmission (up to a minute later).
   pipeline_vanish   PUSH backend, 4 PULL worker hosts; one is cut off and its worker stopped
                     (a host that lost power) while a stream flows: what is lost is measured
                     and checked against the README's bound (backend.hwm + the worker's receive
@@ -34,6 +38,7 @@ import argparse
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -220,7 +225,7 @@ def worker_hosts(run, n=4, kind=None, delays=None, connect_to=None, heartbeat_ms
 # ---------------------------------------------------------------- scenarios
 
 
-def vanish(run, heartbeat_ms=None, bound=False):
+def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0):
     hb = heartbeat_ms or DEFAULT_HEARTBEAT_MS
     tp_host = run.host("tp")
     if bound:
@@ -244,7 +249,9 @@ def vanish(run, heartbeat_ms=None, bound=False):
     connects0 = before.val("tidepool_backend_connects_total")
     handled_at_cut = lost_worker.handled()
     t_cut = time.monotonic()
-    run.net.cut(lost)
+    # A long partition is one beyond the LAN: the host's ARP still answers (as a router's
+    # would), so connects to it hang in SYN retransmissions instead of failing.
+    run.net.cut(lost, keep_arp=partition_s > 0)
     log(f"cut {lost.name} ({lost.address}) with requests in flight, heartbeat_ms {hb}")
     # The host's requests are in flight now: its worker got some and its replies are dropped.
     wait_peers(tp, 3, 4 * hb / 1000 + 30, f"{lost.name} noticed as gone")
@@ -264,12 +271,23 @@ def vanish(run, heartbeat_ms=None, bound=False):
     wait_until(lambda: all(c.last("progress")["outstanding"] <= 20 for c in clients), 10,
                "clients' outstanding within their window")
 
+    # A longer partition: the host stays cut off this long (its duration, not a wait for
+    # something to happen).
+    while time.monotonic() < t_cut + partition_s:
+        time.sleep(0.2)
     t_heal = time.monotonic()
     run.net.heal(lost)
     wait_until(lambda: (tp.metrics().val("tidepool_backend_connects_total") > connects0
                         and peers(tp) == 4), 150, f"{lost.name} reconnected after the heal")
     rejoined = time.monotonic() - t_heal
     log(f"healed: {lost.name} a peer again after {rejoined:.2f} s")
+    if not bound:
+        # README (reconnect_max_ms): a connect left unanswered for 3 x heartbeat_ms is given
+        # up and retried on the back-off, so the host is connected to within that plus
+        # reconnect_max_ms (5000) plus its jitter, after a partition of any length.
+        limit = 3 * hb / 1000 + 5.1 + 1.0
+        check(rejoined <= limit, f"{lost.name} reconnected {rejoined:.1f} s after the heal, "
+              f"README: within {limit - 1.0:.1f} s")
     handled_at_heal = lost_worker.handled()
     wait_until(lambda: lost_worker.handled() > handled_at_heal + 20, 30,
                f"{lost.name} gets work again")
@@ -291,7 +309,7 @@ def vanish(run, heartbeat_ms=None, bound=False):
         f"(the lost host's), the longest {worst:.2f} s; {lost.name} handled "
         f"{handled_at_cut} before the cut")
     log(f"FIGURES heartbeat_ms={hb} bound={bound} noticed_s={noticed:.2f} "
-        f"rejoined_s={rejoined:.2f} requests={total} delayed={slow} worst_s={worst:.2f}")
+        f"partition_s={t_heal - t_cut:.1f} rejoined_s={rejoined:.2f} requests={total} delayed={slow} worst_s={worst:.2f}")
 
 
 def pipeline_vanish(run):
@@ -475,6 +493,8 @@ SCENARIOS = {
     "vanish": lambda run: vanish(run),
     "vanish_1s": lambda run: vanish(run, heartbeat_ms=1000),
     "bound_backend": lambda run: vanish(run, heartbeat_ms=1000, bound=True),
+    "long_partition": lambda run: vanish(
+        run, heartbeat_ms=1000, partition_s=float(os.environ.get("TIDEPOOL_PARTITION_S", 40))),
     "pipeline_vanish": pipeline_vanish,
     "share": share,
     "slow_host": slow_hosts,
@@ -500,6 +520,8 @@ def main():
         return SKIP
     run = Run(args.tidepool)
     atexit.register(run.close)
+    # ctest's timeout and a ^C end the run through the finally below, namespaces and all.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         SCENARIOS[args.scenario](run)
     except Failure as e:
