@@ -12,6 +12,10 @@ Scenarios:
                     near the reply timeout. Then the partition heals: the host is counted as
                     a new peer and answers again.
   vanish_1s         the same at backend.heartbeat_ms 1000.
+  vanish_limited    the same with flush.max_in_flight 40: until the loss is noticed the lost
+                    host holds only its share of the slots, and the clients keep being
+                    answered by the other hosts (without it, every client's window ends up
+                    waiting on the lost host: measured, not asserted).
   long_partition    the same, the host cut off for 40 s (TIDEPOOL_PARTITION_S; IP dropped, ARP
                     still answered, as behind a router): after the heal
                     it is connected to within 3 x heartbeat_ms + reconnect_max_ms, not at the
@@ -225,7 +229,11 @@ def worker_hosts(run, n=4, kind=None, delays=None, connect_to=None, heartbeat_ms
 # ---------------------------------------------------------------- scenarios
 
 
-def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0):
+def answered(clients):
+    return sum((c.last("progress") or {}).get("answered", 0) for c in clients)
+
+
+def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0, max_in_flight=0):
     hb = heartbeat_ms or DEFAULT_HEARTBEAT_MS
     tp_host = run.host("tp")
     if bound:
@@ -234,7 +242,7 @@ def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0):
     else:
         hosts, workers = worker_hosts(run)
         cfg = config(connect=[f"tcp://{x.address}:{BACKEND_PORT}" for x in hosts],
-                     heartbeat_ms=heartbeat_ms)
+                     heartbeat_ms=heartbeat_ms, max_in_flight=max_in_flight)
     tp = run.tidepool(tp_host, cfg)
     client_hosts = [run.host(f"c{i + 1}") for i in range(3)]
     clients = [start_peer(run, c, c.name, "client", c.name,
@@ -254,8 +262,24 @@ def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0):
     run.net.cut(lost, keep_arp=partition_s > 0)
     log(f"cut {lost.name} ({lost.address}) with requests in flight, heartbeat_ms {hb}")
     # The host's requests are in flight now: its worker got some and its replies are dropped.
-    wait_peers(tp, 3, 4 * hb / 1000 + 30, f"{lost.name} noticed as gone")
+    # Replies during the outage: from a second in (what was on its way has arrived) to the
+    # notice.
+    during = {}
+
+    def gone():
+        if "from" not in during and time.monotonic() > t_cut + 1.0:
+            during["from"] = answered(clients)
+        during["to"] = answered(clients)
+        return peers(tp) == 3
+    wait_until(gone, 4 * hb / 1000 + 30, f"{lost.name} noticed as gone", 0.05)
     noticed = time.monotonic() - t_cut
+    outage_replies = during["to"] - during.get("from", during["to"])
+    log(f"replies while {lost.name} was gone and not yet noticed: {outage_replies}")
+    if max_in_flight:
+        # README (max_in_flight): the lost host holds only its share of the slots, so the
+        # clients keep being answered by the others meanwhile.
+        check(outage_replies > 100, f"only {outage_replies} replies while the lost host held "
+              f"its share of max_in_flight {max_in_flight}")
     m = tp.metrics()
     check(m.val("tidepool_backend_disconnects_total") == disconnects0 + 1,
           "tidepool_backend_disconnects_total did not count the lost host once")
@@ -309,6 +333,7 @@ def vanish(run, heartbeat_ms=None, bound=False, partition_s=0.0):
         f"(the lost host's), the longest {worst:.2f} s; {lost.name} handled "
         f"{handled_at_cut} before the cut")
     log(f"FIGURES heartbeat_ms={hb} bound={bound} noticed_s={noticed:.2f} "
+        f"max_in_flight={max_in_flight} outage_replies={outage_replies} "
         f"partition_s={t_heal - t_cut:.1f} rejoined_s={rejoined:.2f} requests={total} delayed={slow} worst_s={worst:.2f}")
 
 
@@ -492,6 +517,7 @@ def sidecars(run):
 SCENARIOS = {
     "vanish": lambda run: vanish(run),
     "vanish_1s": lambda run: vanish(run, heartbeat_ms=1000),
+    "vanish_limited": lambda run: vanish(run, heartbeat_ms=1000, max_in_flight=40),
     "bound_backend": lambda run: vanish(run, heartbeat_ms=1000, bound=True),
     "long_partition": lambda run: vanish(
         run, heartbeat_ms=1000, partition_s=float(os.environ.get("TIDEPOOL_PARTITION_S", 40))),
