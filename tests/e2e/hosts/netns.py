@@ -146,9 +146,13 @@ class Network:
         self.hosts = {}
         self._cut = set()
         self._next = 1
-        _run(["ip", "netns", "add", self.switch])
-        _run(["ip", "-n", self.switch, "link", "add", "br0", "type", "bridge"])
-        _run(["ip", "-n", self.switch, "link", "set", "br0", "up"])
+        try:
+            _run(["ip", "netns", "add", self.switch])
+            _run(["ip", "-n", self.switch, "link", "add", "br0", "type", "bridge"])
+            _run(["ip", "-n", self.switch, "link", "set", "br0", "up"])
+        except Exception:
+            self.close()
+            raise
 
     def add_host(self, name):
         address = f"{SUBNET}.{self._next}"

@@ -5,8 +5,9 @@ a host's network namespace). Each prints JSON lines on stdout; the driver reads 
   peer.py worker NAME TYPE ENDPOINT [--delay-ms D] [--heartbeat-ms H]
       TYPE router: a request-reply worker; echoes the envelope up to the empty frame, then
       b"NAME:" + body, to the connection the request came from. (TYPE dealer does the same,
-      but a DEALER sends each reply to its next peer in turn, right only with one peer.) TYPE pull: a pipeline worker; reports the ids it received
-      ({"ev": "got", "ids": [...]}, batched, flushed at least every 50 ms). ENDPOINT bind:ADDR
+      but a DEALER sends each reply to its next peer in turn, right only with one peer.)
+      TYPE pull: a pipeline worker; reports the ids it received ({"ev": "got", "ids": [...]},
+      batched, flushed at least every 50 ms). ENDPOINT bind:ADDR
       or connect:ADDR. --delay-ms: each reply waits that long (a slow host).
   peer.py client NAME ENDPOINT [--window W] [--rate R]
       A DEALER with REQ-style envelopes, W requests outstanding at most, at most R per second.
