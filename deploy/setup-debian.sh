@@ -4,7 +4,8 @@
 #   deploy/setup-debian.sh run     build + curl (deploy/run.sh: the README's "Try it" uses it)
 #   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
 #                                  clang for the fuzzers, podman for the container tests,
-#                                  node and npm for the Kubernetes manifest check)
+#                                  node and npm for the Kubernetes manifest check,
+#                                  iproute2 and nftables for the multi-host tests)
 set -euo pipefail
 
 # prometheus-cpp-dev pulls in libcivetweb-dev (its CMake config looks for civetweb for the
@@ -13,7 +14,8 @@ build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-js
                 prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
 test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
-               podman buildah runc debootstrap uidmap docker-compose python3-yaml nodejs npm)
+               nftables podman buildah runc debootstrap uidmap docker-compose python3-yaml nodejs
+               npm)
 # A package whose command is already on the machine from elsewhere (NodeSource's nodejs
 # ships npm and conflicts with Debian's npm package) counts as present.
 declare -A command_of=([nodejs]=node [npm]=npm)

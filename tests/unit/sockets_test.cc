@@ -121,6 +121,22 @@ TEST_CASE("configure_socket: a router frontend that may go unread gets keepalive
   CHECK(read.get(zmq::sockopt::heartbeat_timeout) == 6000);
 }
 
+TEST_CASE("configure_socket: a connect unanswered for three heartbeat intervals is retried") {
+  zmq::context_t context;
+  SocketConfig config;
+  config.type = SocketType::kDealer;
+  config.heartbeat_ms = 1000;
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  configure_socket(dealer, config, "r", SocketRole{.backend = true});
+  CHECK(dealer.get(zmq::sockopt::connect_timeout) == 3000);
+
+  // Heartbeats off: the kernel's own connect timeout, as before.
+  config.heartbeat_ms = 0;
+  zmq::socket_t quiet(context, zmq::socket_type::dealer);
+  configure_socket(quiet, config, "r", SocketRole{.backend = true});
+  CHECK(quiet.get(zmq::sockopt::connect_timeout) == 0);
+}
+
 TEST_CASE("SocketMonitor: its fd turns readable when an event waits, and presence follows") {
   zmq::context_t context;
   zmq::socket_t watched(context, zmq::socket_type::pull);
