@@ -11,7 +11,7 @@ set -euo pipefail
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
                 prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
-test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
+test_packages=(python3 python3-zmq python3-yaml prometheus clang libclang-rt-14-dev curl procps iproute2
                podman buildah runc debootstrap uidmap docker-compose)
 
 case "${1:-build}" in
