@@ -9,6 +9,10 @@ Usage: check_deploy.py SOURCE_DIR
 - Grafana's provisioning matches the compose mounts and the dashboard's datasource uid;
 - the dashboard is well formed: unique panel ids, every panel inside the 24-column grid
   with no overlaps, every query target has a refId and an expression;
+- every panel has one unit (fieldConfig.defaults.unit, no per-series unit override) and
+  its queries are one kind (all per-second rates, all per-interval increases, all quantiles,
+  or all plain values), a per-second unit exactly for rates; every query selects its series
+  with job=~"$job" and instance=~"$instance" (the dashboard's `job` and `instance` variables);
 - every alert follows the monitoring-mixin conventions: labels.severity, a static
   annotations.summary, a templated annotations.description, and an annotations.runbook_url
   into README.md whose anchor is a "### <AlertName>" subsection of its "## Runbook" section
@@ -105,6 +109,82 @@ def alert_convention_errors(rules_doc, readme, runbook_base):
     return errors
 
 
+# Grafana units that mean "per second" (rates); percentunit also fits a ratio of rates
+# (CPU seconds per second).
+RATE_UNITS = {"ops", "reqps", "rps", "wps", "iops", "cps", "Bps", "bps", "binBps", "binbps",
+              "KBs", "MBs", "GBs", "Kbits", "Mbits"}
+# Series names a query may select; each must carry both variables.
+SELECTED = re.compile(r"\b(tidepool_[a-zA-Z0-9_:]+|process_[a-zA-Z0-9_:]+|up)\b(\s*\{[^}]*\})?")
+
+
+def query_kind(expr):
+    """quantile, rate (per second), increase (per interval or range) or value."""
+    if "histogram_quantile" in expr:
+        return "quantile"
+    if re.search(r"\b(rate|irate)\s*\(", expr):
+        return "rate"
+    if re.search(r"\bincrease\s*\(", expr):
+        return "increase"
+    return "value"
+
+
+def selector_errors(where, expr):
+    bad = []
+    for name, braces in SELECTED.findall(expr):
+        for var in ("job", "instance"):
+            if f'{var}=~"${var}"' not in (braces or ""):
+                bad.append(f"{where}: {name} is selected without {var}=~\"${var}\": {expr}")
+    return bad
+
+
+def panel_errors(panel):
+    """Unit and query conventions of one dashboard panel."""
+    title = panel.get("title")
+    if panel["type"] == "row":
+        return []
+    errors = []
+    defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
+    unit = defaults.get("unit")
+    if not unit:
+        errors.append(f"panel {title!r} has no fieldConfig.defaults.unit")
+    for override in (panel.get("fieldConfig") or {}).get("overrides") or []:
+        if any(prop.get("id") == "unit" for prop in override.get("properties", [])):
+            errors.append(f"panel {title!r} overrides the unit of some series: one unit per "
+                          f"panel, split it")
+    kinds = {}
+    for t in panel.get("targets", []):
+        expr = t.get("expr") or ""
+        kinds.setdefault(query_kind(expr), []).append(t.get("refId"))
+        errors += selector_errors(f"panel {title!r} query {t.get('refId')}", expr)
+    if len(kinds) > 1:
+        errors.append(f"panel {title!r} mixes query kinds {kinds} under one unit {unit!r}: split "
+                      f"it")
+    elif unit and kinds:
+        kind = next(iter(kinds))
+        if kind == "rate" and unit not in RATE_UNITS | {"percentunit"}:
+            errors.append(f"panel {title!r}: per-second rates shown in unit {unit!r}, not a "
+                          f"per-second unit")
+        if kind != "rate" and unit in RATE_UNITS:
+            errors.append(f"panel {title!r}: {kind} queries shown in per-second unit {unit!r}")
+    return errors
+
+
+def dashboard_convention_errors(dash):
+    errors = []
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    for name in ("job", "instance"):
+        if name not in variables:
+            errors.append(f"dashboard has no {name!r} variable")
+    for name, needs in (("instance", ["job"]), ("route", ["job", "instance"])):
+        query = variables.get(name, {}).get("definition", "")
+        for var in needs:
+            if name in variables and f'{var}=~"${var}"' not in query:
+                errors.append(f"dashboard variable {name!r} does not filter on ${var}: {query}")
+    for panel in dash["panels"]:
+        errors += panel_errors(panel)
+    return errors
+
+
 def load_generator(src):
     path = os.path.join(src, "deploy/prometheus/generate-alerts.py")
     spec = importlib.util.spec_from_file_location("generate_alerts", path)
@@ -194,6 +274,17 @@ def main():
 
     with open(os.path.join(deploy, "grafana/dashboards/tidepool.json")) as f:
         dash = json.load(f)
+    # The check itself must be able to fail: the old "In flight, replies, timeouts" panel (a
+    # gauge and rates under "short", no $job) and a per-series unit are reported.
+    mixed = {"type": "timeseries", "title": "mixed", "fieldConfig": {
+        "defaults": {"unit": "short"},
+        "overrides": [{"matcher": {}, "properties": [{"id": "unit", "value": "ops"}]}]},
+        "targets": [{"refId": "A", "expr": 'tidepool_in_flight{instance=~"$instance"}'},
+                    {"refId": "B", "expr": 'sum(rate(tidepool_replies_total{job=~"$job",'
+                                           'instance=~"$instance"}[5m]))'}]}
+    probe = panel_errors(mixed)
+    assert len(probe) == 3 and "mixes query kinds" in probe[2], probe
+    errors += dashboard_convention_errors(dash)
     ds_var = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
     if not ds_var or not ds_uid or ds_var[0]["current"]["value"] != ds_uid.group(1):
         errors.append("dashboard's datasource variable does not default to the provisioned uid")

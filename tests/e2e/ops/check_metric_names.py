@@ -24,7 +24,8 @@ DASHBOARD_MUST_USE = [
     "tidepool_received_messages_total", "tidepool_forwarded_messages_total",
     "tidepool_dropped_messages_total", "tidepool_backend_up", "tidepool_backend_peers",
     "tidepool_queue_wait_seconds_bucket", "tidepool_request_duration_seconds_bucket",
-    "tidepool_in_flight",
+    "tidepool_in_flight", "tidepool_replies_total", "tidepool_spool_bytes",
+    "tidepool_spool_replayed_messages_total", "tidepool_spool_corrupt_records_total",
 ]
 
 

@@ -270,7 +270,7 @@ def tidepool_names_in(expr):
 def grafana_to_promql(expr):
     """Replaces Grafana's template variables so a plain Prometheus can evaluate expr."""
     for var, val in (("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"),
-                     ("$instance", ".*"), ("$route", ".*")):
+                     ("$job", ".*"), ("$instance", ".*"), ("$route", ".*")):
         expr = expr.replace(var, val)
     return expr
 
