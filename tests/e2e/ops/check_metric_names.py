@@ -28,6 +28,7 @@ DASHBOARD_MUST_USE = [
     "tidepool_queue_wait_seconds_bucket", "tidepool_request_duration_seconds_bucket",
     "tidepool_in_flight", "tidepool_replies_total", "tidepool_spool_bytes",
     "tidepool_spool_replayed_messages_total", "tidepool_spool_corrupt_records_total",
+    "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
 ]
 
 
