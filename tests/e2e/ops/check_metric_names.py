@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Every tidepool_* series the Grafana dashboard and the alert rules query is one a LIVE
-tidepool exports.
+"""Every tidepool_* and process_* series the Grafana dashboard and the alert rules query is
+one a LIVE tidepool exports, and every drop reason it exports is either paged on by an alert
+or listed as routine.
 
 Usage: check_metric_names.py TIDEPOOL_BINARY SOURCE_DIR [--extra-expr PROMQL ...]
 
@@ -11,6 +12,7 @@ correlation, its results route, request-reply), reads its /metrics, and checks t
 
 import argparse
 import os
+import re
 import shutil
 import sys
 
@@ -24,15 +26,44 @@ DASHBOARD_MUST_USE = [
     "tidepool_received_messages_total", "tidepool_forwarded_messages_total",
     "tidepool_dropped_messages_total", "tidepool_backend_up", "tidepool_backend_peers",
     "tidepool_queue_wait_seconds_bucket", "tidepool_request_duration_seconds_bucket",
-    "tidepool_in_flight",
+    "tidepool_in_flight", "tidepool_replies_total", "tidepool_spool_bytes",
+    "tidepool_spool_replayed_messages_total", "tidepool_spool_corrupt_records_total",
+    "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
 ]
+
+
+# Drop reasons that do not page (README, Alerts): a client that left before its reply, and
+# what a short drain left at stop. Every other reason must be selected by an alert.
+ROUTINE_DROP_REASONS = {"unroutable", "shutdown"}
+
+
+def alerted_drop_reasons(rule_exprs):
+    """Reasons the rules select on tidepool_dropped_messages_total (reason="a" / =~"a|b")."""
+    reasons = set()
+    for _, expr in rule_exprs:
+        for braces in re.findall(r"tidepool_dropped_messages_total\s*\{([^}]*)\}", expr):
+            for op, value in re.findall(r'reason\s*(=~|=)\s*"([^"]*)"', braces):
+                reasons.update(value.split("|") if op == "=~" else [value])
+    return reasons
+
+
+def drop_reason_errors(exported_reasons, alerted):
+    errors = []
+    for reason in sorted(exported_reasons - alerted - ROUTINE_DROP_REASONS):
+        errors.append(f"drop reason {reason!r} is exported but no alert selects it and it is "
+                      f"not routine ({sorted(ROUTINE_DROP_REASONS)})")
+    for reason in sorted(alerted & ROUTINE_DROP_REASONS):
+        errors.append(f"drop reason {reason!r} is routine but an alert pages on it")
+    for reason in sorted(alerted - exported_reasons):
+        errors.append(f"an alert selects drop reason {reason!r}, which tidepool does not export")
+    return errors
 
 
 def unknown_names(exprs, exported):
     """[(where, expr, sorted unknown names)] for expressions naming series tidepool lacks."""
     bad = []
     for where, expr in exprs:
-        missing = sorted(opslib.tidepool_names_in(expr) - exported)
+        missing = sorted(opslib.series_names_in(expr) - exported)
         if missing:
             bad.append((where, expr, missing))
     return bad
@@ -72,18 +103,27 @@ def main():
         tp.wait_ready()
         text = tp.metrics()
         exported = opslib.exported_names(text)
-        ours = sorted(n for n in exported if n.startswith("tidepool_"))
-        opslib.log(f"live tidepool exports {len(ours)} tidepool_* series names")
+        ours = sorted(n for n in exported if n.startswith(("tidepool_", "process_")))
+        opslib.log(f"live tidepool exports {len(ours)} tidepool_*/process_* series names")
 
         # The check itself must be able to fail: a misspelled name has to be reported.
         probe = unknown_names([("probe", "sum(rate(tidepool_queue_mesages[1m]))")], exported)
         assert probe and probe[0][2] == ["tidepool_queue_mesages"], "checker misses misspellings"
 
-        failures = []
+        # Every exported drop reason pages or is routine; a new reason must be classified.
+        _, samples = opslib.parse_metrics(text)
+        reasons = {ls["reason"] for n, ls, _ in samples
+                   if n == "tidepool_dropped_messages_total" and "reason" in ls}
+        alerted = alerted_drop_reasons(opslib.rule_exprs(rules))
+        probe = drop_reason_errors({"queue_full", "new_reason"}, {"queue_full", "shutdown"})
+        assert len(probe) == 3 and "new_reason" in probe[0], probe
+        failures = drop_reason_errors(reasons, alerted)
+        opslib.log(f"drop reasons: {len(alerted)} page ({', '.join(sorted(alerted))}), routine: "
+                   f"{', '.join(sorted(ROUTINE_DROP_REASONS))}")
         for where, expr, missing in unknown_names(exprs, exported):
             failures.append(f"{where}: {', '.join(missing)} not exported by tidepool\n"
                             f"    expr: {' '.join(expr.split())}")
-        used = set().union(*(opslib.tidepool_names_in(e) for w, e in exprs
+        used = set().union(*(opslib.series_names_in(e) for w, e in exprs
                              if w.startswith("dashboard")))
         for name in DASHBOARD_MUST_USE:
             if name not in used:
@@ -94,7 +134,8 @@ def main():
             opslib.log(f"note: exported but not on the dashboard: {', '.join(unused)}")
         if failures:
             print("FAIL:\n  " + "\n  ".join(failures), file=sys.stderr)
-            print("exported tidepool_* names:\n  " + "\n  ".join(ours), file=sys.stderr)
+            print("exported tidepool_*/process_* names:\n  " + "\n  ".join(ours),
+                  file=sys.stderr)
             return 1
         opslib.log(f"OK: all {len(used)} dashboard names and every rule name are exported")
         ok = True

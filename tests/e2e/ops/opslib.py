@@ -267,10 +267,18 @@ def tidepool_names_in(expr):
     return set(re.findall(r"\btidepool_[a-zA-Z0-9_:]*", expr))
 
 
+def series_names_in(expr):
+    """tidepool_* and process_* (the standard process metrics) series names an expression
+    selects."""
+    expr = strip_promql_comments(expr)
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return set(re.findall(r"\b(?:tidepool|process)_[a-zA-Z0-9_:]*", expr))
+
+
 def grafana_to_promql(expr):
     """Replaces Grafana's template variables so a plain Prometheus can evaluate expr."""
     for var, val in (("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"),
-                     ("$instance", ".*"), ("$route", ".*")):
+                     ("$job", ".*"), ("$instance", ".*"), ("$route", ".*")):
         expr = expr.replace(var, val)
     return expr
 

@@ -12,8 +12,12 @@ Usage: prometheus_e2e.py TIDEPOOL_BINARY SOURCE_DIR [--messages N]
    increased, and the backend gets all N messages in order.
 4. `promtool check metrics` on the live /metrics prints nothing; every dashboard and alert
    expression evaluates without error on this Prometheus; every shipped rule is healthy.
-5. A second route with a 10-message drop-newest queue and no backend gets 15 messages: the
-   shipped TidepoolMessagesDropped alert fires for it, and no alert fires for route ops.
+5. Route "damaged" starts with a spool holding a segment whose header is garbage: tidepool
+   cuts it off and counts it in tidepool_spool_corrupt_records_total, a counter that is
+   already 1 at the first scrape. The shipped TidepoolSpoolCorruptRecords alert must fire for
+   that route (with its runbook_url and description), and it alone.
+6. A second route with a 10-message drop-newest queue and no backend gets 15 messages: the
+   shipped TidepoolMessagesDropped alert fires for it too, and no alert fires for route ops.
 Every process is stopped at the end, also on failure.
 """
 
@@ -77,13 +81,22 @@ def main():
     procs, socks = [], []
     ok = False
     try:
-        front_port, back_port, prom_port, lossy_front, lossy_back = opslib.free_ports(5)
+        (front_port, back_port, prom_port, lossy_front, lossy_back, damaged_front,
+         damaged_back) = opslib.free_ports(7)
+        # "damaged" finds a spool segment with a bad header at start (a corrupt record).
+        spool_dir = os.path.join(work, "spool")
+        os.makedirs(os.path.join(spool_dir, "damaged"))
+        with open(os.path.join(spool_dir, "damaged", f"{1:020d}.seg"), "wb") as f:
+            f.write(b"this is not a tidepool spool segment header" * 4)
+        damaged = opslib.pipeline_route("damaged", damaged_front, damaged_back)
+        damaged["spool"] = {"dir": spool_dir}
         # "lossy" (10 messages, drop-newest, no backend ever) makes real drops for the
         # drop alert; "ops" must stay clean.
         tp = opslib.Tidepool(args.binary, work, [
             opslib.pipeline_route("ops", front_port, back_port),
             opslib.pipeline_route("lossy", lossy_front, lossy_back, max_messages=10,
-                                  overflow="drop-newest")])
+                                  overflow="drop-newest"),
+            damaged])
         procs.append(tp.proc)
         tp.wait_ready()
         opslib.log(f"tidepool ready on {tp.base}; backend tcp://127.0.0.1:{back_port} absent")
@@ -200,6 +213,35 @@ scrape_configs:
             raise AssertionError(f"unhealthy rules on live data: {unhealthy}")
         opslib.log(f"{len(rules)} alert rules loaded and healthy")
 
+        def firing():
+            return sorted((a["labels"]["alertname"], a["labels"].get("route"),
+                           a["labels"].get("reason"))
+                          for a in api.get("/api/v1/alerts")["alerts"] if a["state"] == "firing")
+
+        # The corrupt record found at start fires TidepoolSpoolCorruptRecords (no `for`),
+        # although its counter never rose while Prometheus watched.
+        corrupt = tp.metrics()
+        if opslib.sample_value(corrupt, "tidepool_spool_corrupt_records_total",
+                               route="damaged") != 1:
+            raise AssertionError("tidepool_spool_corrupt_records_total{route=\"damaged\"} is "
+                                 "not 1: the bad segment was not found")
+        expected_alerts = [("TidepoolSpoolCorruptRecords", "damaged", None)]
+        try:
+            opslib.wait_until(lambda: firing() == expected_alerts, 30,
+                              f"exactly {expected_alerts} firing")
+        except TimeoutError:
+            raise AssertionError(f"firing alerts {firing()}, expected {expected_alerts}")
+        alert = [a for a in api.get("/api/v1/alerts")["alerts"]
+                 if a["labels"]["alertname"] == "TidepoolSpoolCorruptRecords"][0]
+        notes = alert["annotations"]
+        if (alert["labels"].get("severity") != "warning"
+                or not notes.get("runbook_url", "").endswith("#tidepoolspoolcorruptrecords")
+                or "cut 1 torn or corrupt records off route damaged" not in notes.get(
+                    "description", "")):
+            raise AssertionError(f"TidepoolSpoolCorruptRecords labels/annotations: {alert}")
+        opslib.log(f"the corrupt spool record found at start fires {expected_alerts[0]}: "
+                   f"{notes['description']}")
+
         # Live drops fire TidepoolMessagesDropped (no `for`) with tidepool's real labels.
         lossy = ctx.socket(zmq.PUSH)
         socks.append(lossy)
@@ -208,18 +250,16 @@ scrape_configs:
         for i in range(15):
             lossy.send(f"lossy-{i}".encode())
 
-        def firing():
-            return sorted((a["labels"]["alertname"], a["labels"].get("route"),
-                           a["labels"].get("reason"))
-                          for a in api.get("/api/v1/alerts")["alerts"] if a["state"] == "firing")
-        expected_alerts = [("TidepoolMessagesDropped", "lossy", "queue_full")]
+        expected_alerts = sorted(expected_alerts +
+                                 [("TidepoolMessagesDropped", "lossy", "queue_full")])
         # Exactly this alert, polled with a deadline (rules are evaluated every second).
         try:
             opslib.wait_until(lambda: firing() == expected_alerts, 30,
                               f"exactly {expected_alerts} firing")
         except TimeoutError:
             raise AssertionError(f"firing alerts {firing()}, expected {expected_alerts}")
-        opslib.log(f"live drops fire {expected_alerts[0]}; nothing fires for route ops")
+        opslib.log(f"live drops fire TidepoolMessagesDropped too: {expected_alerts}; nothing "
+                   f"fires for route ops")
         ok = True
     except (AssertionError, TimeoutError) as e:
         print(f"FAIL: {e}", file=sys.stderr)
