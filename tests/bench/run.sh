@@ -31,16 +31,23 @@ done
 
 log() { echo "[run.sh] $*" >&2; }
 
+# ccache when there is one (shared and warm on the team's machine); a fresh CI box has none.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
 if (( !have_bin_dir )); then
   mkdir -p "$build"
   bin_dir=""
   # Preferred: the project's own build, so tidepool and the programs share one configuration.
-  if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 \
+  if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
+       >"$build/configure.log" 2>&1 \
      && ninja -C "$build" -j"$jobs" bench_client bench_zmq_proxy >&2; then
     bin_dir=$build/tests/bench
   else
     log "project does not configure/build (see $build/configure.log); building the bench standalone"
-    cmake -S "$here" -B "$build/standalone" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+    cmake -S "$here" -B "$build/standalone" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >&2
     ninja -C "$build/standalone" -j"$jobs" >&2
     bin_dir=$build/standalone
   fi
