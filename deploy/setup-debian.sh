@@ -3,6 +3,7 @@
 #   deploy/setup-debian.sh build   compiler, CMake and the libraries (to build and run)
 #   deploy/setup-debian.sh run     build + curl (deploy/run.sh: the README's "Try it" uses it)
 #   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
+#                                  matplotlib for the benchmark's --plot,
 #                                  clang for the fuzzers, podman for the container test)
 set -euo pipefail
 
@@ -11,8 +12,8 @@ set -euo pipefail
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
                 prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
-test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
-               podman buildah runc debootstrap uidmap docker-compose)
+test_packages=(python3 python3-zmq python3-matplotlib prometheus clang libclang-rt-14-dev curl
+               procps iproute2 podman buildah runc debootstrap uidmap docker-compose)
 
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;
