@@ -773,6 +773,9 @@ def scale_clients(bins, modes, tmpdir, cfg):
                  xlog=True, short="RTT p50 µs")
     p99 = Series("scale/clients/p99_us", "request-reply clients: RTT p99", "µs", "clients",
                  xlog=True, short="RTT p99 µs")
+    client_cpu = Series("scale/clients/client_cpu_pct",
+                        "request-reply clients: the client process's CPU", "% of a core",
+                        "clients", xlog=True, ratio=False, short="client process % core")
     lost = Series("scale/clients/lost", "request-reply clients: replies lost", "replies",
                   "clients", xlog=True, ratio=False, short="lost")
     for n in cfg.scale_clients:
@@ -796,12 +799,13 @@ def scale_clients(bins, modes, tmpdir, cfg):
                                                      f"scale-clients-{n}"),
                            once, reqrep_teardown)
         for mode in modes:
-            for series in (rate, p50, p99, lost):
-                series.put(mode, n, [r[series.key.rsplit("/", 1)[1]] for r in runs[mode]])
+            for series in (rate, p50, p99, lost, client_cpu):
+                series.put(mode, n, [r.get(series.key.rsplit("/", 1)[1]) for r in runs[mode]])
     SCALE.append(("request-reply clients (one DEALER echo worker)",
                   "N clients in one bench_client process, each with one 64 B request in flight "
                   f"(REQ envelope); {cfg.clients_duration_ms} ms measured after "
-                  f"{cfg.clients_warmup_ms} ms warm-up", [rate, p50, p99, lost]))
+                  f"{cfg.clients_warmup_ms} ms warm-up; near 100% client CPU means the client "
+                  "process, not the proxy, sets the pace", [rate, p50, p99, lost, client_cpu]))
 
 
 def workers_once(mode, k, count, bins, topo):
