@@ -776,6 +776,8 @@ def scale_clients(bins, modes, tmpdir, cfg):
     client_cpu = Series("scale/clients/client_cpu_pct",
                         "request-reply clients: the client process's CPU", "% of a core",
                         "clients", xlog=True, ratio=False, short="client process % core")
+    proxy_cpu = Series("scale/clients/proxy_cpu_pct", "request-reply clients: proxy CPU",
+                       "% of a core", "clients", xlog=True, ratio=False, short="proxy % core")
     lost = Series("scale/clients/lost", "request-reply clients: replies lost", "replies",
                   "clients", xlog=True, ratio=False, short="lost")
     for n in cfg.scale_clients:
@@ -783,12 +785,19 @@ def scale_clients(bins, modes, tmpdir, cfg):
         log(label)
 
         def once(mode, ctx, n=n):
+            proxy = ctx[0].proxy
+            cpu0 = proxy.cpu()
             client = start([bins["bench_client"], "clients", "--connect", ctx[0].client_ep,
                             "--clients", str(n), "--size", "64",
                             "--warmup-ms", str(cfg.clients_warmup_ms),
                             "--duration-ms", str(cfg.clients_duration_ms),
                             "--timeout-ms", "2000"], name=f"clients[{mode}]")
             r = wait_json(client, 60 + (cfg.clients_warmup_ms + cfg.clients_duration_ms) / 1000)
+            cpu1 = proxy.cpu()
+            if r and cpu0 is not None and cpu1 is not None:
+                # The whole run (warm-up included), as % of a core: is the proxy the limit?
+                r["proxy_cpu_pct"] = (cpu1 - cpu0) / ((cfg.clients_warmup_ms +
+                                                      cfg.clients_duration_ms) / 1000) * 100
             if r and (r["late"] or r["bogus"]):
                 note(f"{label} {mode}: {r['late']} replies came after the 2 s timeout (counted "
                      f"lost if sent after the warm-up), {r['bogus']} to the wrong client")
@@ -799,13 +808,14 @@ def scale_clients(bins, modes, tmpdir, cfg):
                                                      f"scale-clients-{n}"),
                            once, reqrep_teardown)
         for mode in modes:
-            for series in (rate, p50, p99, lost, client_cpu):
+            for series in (rate, p50, p99, lost, proxy_cpu, client_cpu):
                 series.put(mode, n, [r.get(series.key.rsplit("/", 1)[1]) for r in runs[mode]])
     SCALE.append(("request-reply clients (one DEALER echo worker)",
                   "N clients in one bench_client process, each with one 64 B request in flight "
                   f"(REQ envelope); {cfg.clients_duration_ms} ms measured after "
                   f"{cfg.clients_warmup_ms} ms warm-up; near 100% client CPU means the client "
-                  "process, not the proxy, sets the pace", [rate, p50, p99, lost, client_cpu]))
+                  "process, not the proxy, sets the pace",
+                  [rate, p50, p99, lost, proxy_cpu, client_cpu]))
 
 
 def workers_once(mode, k, count, bins, topo):
@@ -867,11 +877,15 @@ def scale_workers(bins, modes, tmpdir, cfg):
 
 def bench_scale(bins, modes, tmpdir, cfg, results):
     modes = [m for m in modes if m in SCALE_MODES]
-    if "tidepool" in modes:
+    groups = set(cfg.scale_groups.split(","))
+    if "backlog" in groups and "tidepool" in modes:
         scale_backlog(bins, tmpdir, cfg)
-    scale_routes(bins, modes, tmpdir, cfg)
-    scale_clients(bins, modes, tmpdir, cfg)
-    scale_workers(bins, modes, tmpdir, cfg)
+    if "routes" in groups:
+        scale_routes(bins, modes, tmpdir, cfg)
+    if "clients" in groups:
+        scale_clients(bins, modes, tmpdir, cfg)
+    if "workers" in groups:
+        scale_workers(bins, modes, tmpdir, cfg)
     for _, _, group in SCALE:
         for series in group:
             results[series.key] = series.to_json()
@@ -1113,6 +1127,8 @@ def main():
     ap.add_argument("--backlog-count", type=int, default=1000000)
     scale = ap.add_argument_group("scale workload (--only scale)")
     scale.add_argument("--scale-reps", type=int, default=3, help="repetitions per scale figure")
+    scale.add_argument("--scale-groups", default="backlog,routes,clients,workers",
+                       help="which series groups to run")
     scale.add_argument("--scale-backlog", default="10000,100000,1000000",
                        help="backlog message counts")
     scale.add_argument("--scale-sizes", default="64,1024", help="backlog message sizes")
