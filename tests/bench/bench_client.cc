@@ -10,8 +10,10 @@
 //   worker (--connect EP | --bind EP) [--type rep|dealer]      echo until killed
 //   dealer --connect EP --count M --size S [--outstanding K] [--timeout-ms T]
 //   clients --connect EP --clients N --size S [--duration-ms D] [--warmup-ms W] [--timeout-ms T]
+//          [--ready-timeout-ms R]
 //          N DEALER sockets in this one process, each a REQ-style client with one request in
-//          flight; requests/s and RTT percentiles over the D ms after the warm-up
+//          flight; requests/s and RTT percentiles over D ms, from when every client has had a
+//          reply and W ms have passed (at most R ms: then it measures with the ones it has)
 // EP may be a comma-separated list: the socket binds or connects to each (one PULL bound for
 // many routes' backends, one PUSH spreading over many routes' frontends).
 
@@ -361,6 +363,7 @@ int Clients(const Args& args) {
   const auto warmup = std::chrono::milliseconds(args.Num("warmup-ms", 500));
   const auto duration = std::chrono::milliseconds(args.Num("duration-ms", 2000));
   const auto timeout = std::chrono::milliseconds(args.Num("timeout-ms", 2000));
+  const auto ready_timeout = std::chrono::milliseconds(args.Num("ready-timeout-ms", 30000));
   RaiseFdLimit();
   zmq::context_t ctx(1);
   ctx.set(zmq::ctxopt::max_sockets, static_cast<int>(n + 16));
@@ -390,9 +393,13 @@ int Clients(const Args& args) {
     c.sock.send(zmq::message_t(), zmq::send_flags::sndmore);
     c.sock.send(zmq::buffer(payload), zmq::send_flags::none);
   };
+  // The window opens only once every client has had a reply: 1,000 connects at once overflow
+  // the proxy's listen backlog (100), and the kernel retries a dropped SYN after 1 s, then 3 s.
   const auto start = Clock::now();
-  const auto measure_from = start + warmup;
-  const auto end = measure_from + duration;
+  auto measure_from = Clock::time_point::max();
+  auto end = Clock::time_point::max();
+  std::vector<uint8_t> replied(n, 0);
+  size_t ready = 0;
   for (size_t i = 0; i < n; ++i) send(i, start);
   std::vector<double> rtt_us;
   uint64_t answered = 0, lost = 0, late = 0, bogus = 0;
@@ -429,6 +436,10 @@ int Clients(const Args& args) {
           continue;
         }
         now = Clock::now();
+        if (!replied[i]) {
+          replied[i] = 1;
+          ++ready;
+        }
         if (c.sent >= measure_from && now <= end) {
           ++answered;
           rtt_us.push_back(std::chrono::duration<double, std::micro>(now - c.sent).count());
@@ -437,6 +448,11 @@ int Clients(const Args& args) {
       }
     }
     now = Clock::now();
+    if (measure_from == Clock::time_point::max() &&
+        ((ready == n && now - start >= warmup) || now - start >= ready_timeout)) {
+      measure_from = now;
+      end = now + duration;
+    }
     if (now - last_timeout_scan >= std::chrono::milliseconds(10)) {
       last_timeout_scan = now;
       for (size_t i = 0; i < n; ++i) {
@@ -455,13 +471,14 @@ int Clients(const Args& args) {
   const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   const double run_s = Since(start, Clock::now());
+  const double ready_s = Since(start, measure_from);
   std::printf("{\"mode\":\"clients\",\"clients\":%zu,\"size\":%zu,\"answered\":%" PRIu64
               ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"bogus\":%" PRIu64
               ",\"window_s\":%.6f,\"req_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
-              "\"client_cpu_pct\":%.1f}\n",
+              "\"client_cpu_pct\":%.1f,\"ready\":%zu,\"ready_s\":%.3f}\n",
               n, size, answered, lost, late, bogus, window, static_cast<double>(answered) / window,
               Percentile(rtt_us, 0.5), Percentile(rtt_us, 0.99),
-              run_s > 0 ? cpu_s / run_s * 100 : 0.0);
+              run_s > 0 ? cpu_s / run_s * 100 : 0.0, ready, ready_s);
   return 0;
 }
 
