@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tidepool benchmark: direct vs zmq_proxy vs tidepool, one table (see README.md, "Performance").
 # Usage: tests/bench/run.sh [--reps N] [--only pipeline,pingpong,outstanding,backlog] [...]
+#        tests/bench/run.sh --only scale [--plot DIR]   how cost grows (5-10 min; opt-in)
 #        tests/bench/run.sh --help      (all options)
 #        tests/bench/run.sh spool [--reps N] [...]   spool throughput instead (spool.py --help)
 # Builds the benchmark programs and tidepool in build-bench (Release) unless --bin-dir and
