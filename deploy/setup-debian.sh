@@ -3,6 +3,7 @@
 #   deploy/setup-debian.sh build   compiler, CMake and the libraries (to build and run)
 #   deploy/setup-debian.sh run     build + curl (deploy/run.sh: the README's "Try it" uses it)
 #   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
+#                                  matplotlib for the benchmark's --plot,
 #                                  clang for the fuzzers, podman for the container tests,
 #                                  node and npm for the Kubernetes manifest check,
 #                                  iproute2 and nftables for the multi-host tests)
@@ -13,9 +14,9 @@ set -euo pipefail
 build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-json3-dev
                 prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
-test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
-               nftables podman buildah runc debootstrap uidmap docker-compose python3-yaml nodejs
-               npm)
+test_packages=(python3 python3-zmq python3-matplotlib python3-yaml prometheus clang
+               libclang-rt-14-dev curl procps iproute2 nftables podman buildah runc debootstrap
+               uidmap docker-compose nodejs npm)
 # A package whose command is already on the machine from elsewhere (NodeSource's nodejs
 # ships npm and conflicts with Debian's npm package) counts as present.
 declare -A command_of=([nodejs]=node [npm]=npm)

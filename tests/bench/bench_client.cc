@@ -9,6 +9,13 @@
 //   req    --connect EP --count N --size S [--warmup W] [--timeout-ms T]
 //   worker (--connect EP | --bind EP) [--type rep|dealer]      echo until killed
 //   dealer --connect EP --count M --size S [--outstanding K] [--timeout-ms T]
+//   clients --connect EP --clients N --size S [--duration-ms D] [--warmup-ms W] [--timeout-ms T]
+//          [--ready-timeout-ms R]
+//          N DEALER sockets in this one process, each a REQ-style client with one request in
+//          flight; requests/s and RTT percentiles over D ms, from when every client has had a
+//          reply and W ms have passed (at most R ms: then it measures with the ones it has)
+// EP may be a comma-separated list: the socket binds or connects to each (one PULL bound for
+// many routes' backends, one PUSH spreading over many routes' frontends).
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +30,8 @@
 #include <string>
 #include <vector>
 #include <zmq.hpp>
+
+#include <sys/resource.h>
 
 namespace {
 
@@ -57,7 +66,7 @@ struct Args {
 }
 
 Args Parse(int argc, char** argv) {
-  if (argc < 2) Die("usage: bench_client push|pull|req|worker|dealer [--key value]...");
+  if (argc < 2) Die("usage: bench_client push|pull|req|worker|dealer|clients [--key value]...");
   Args args;
   args.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -68,14 +77,34 @@ Args Parse(int argc, char** argv) {
   return args;
 }
 
-// Binds or connects according to --bind / --connect.
+std::vector<std::string> SplitCommas(const std::string& list) {
+  std::vector<std::string> parts;
+  size_t from = 0;
+  while (from <= list.size()) {
+    const size_t comma = std::min(list.find(',', from), list.size());
+    if (comma > from) parts.emplace_back(list.substr(from, comma - from));
+    from = comma + 1;
+  }
+  return parts;
+}
+
+// Binds or connects according to --bind / --connect (each endpoint of a comma-separated list).
 void Attach(zmq::socket_t& sock, const Args& args) {
   if (args.Has("bind")) {
-    sock.bind(args.Str("bind"));
+    for (const auto& ep : SplitCommas(args.Str("bind"))) sock.bind(ep);
   } else if (args.Has("connect")) {
-    sock.connect(args.Str("connect"));
+    for (const auto& ep : SplitCommas(args.Str("connect"))) sock.connect(ep);
   } else {
     Die("need --bind EP or --connect EP");
+  }
+}
+
+// Many sockets (clients mode) need two fds each; a fresh box's soft limit is often 1,024.
+void RaiseFdLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
   }
 }
 
@@ -325,6 +354,134 @@ int Dealer(const Args& args) {
   return 0;
 }
 
+// N clients in one process, so that 1,000 of them cost one process, not 1,000. Each is a DEALER
+// speaking the REQ envelope with one request in flight (what a REQ client does), so a lost
+// reply costs that client only its timeout, and the proxy sees N connections.
+int Clients(const Args& args) {
+  const size_t n = std::max<size_t>(static_cast<size_t>(args.Num("clients", 100)), 1);
+  const size_t size = std::max<size_t>(static_cast<size_t>(args.Num("size", 64)), 16);
+  const auto warmup = std::chrono::milliseconds(args.Num("warmup-ms", 500));
+  const auto duration = std::chrono::milliseconds(args.Num("duration-ms", 2000));
+  const auto timeout = std::chrono::milliseconds(args.Num("timeout-ms", 2000));
+  const auto ready_timeout = std::chrono::milliseconds(args.Num("ready-timeout-ms", 30000));
+  RaiseFdLimit();
+  zmq::context_t ctx(1);
+  ctx.set(zmq::ctxopt::max_sockets, static_cast<int>(n + 16));
+  struct Client {
+    zmq::socket_t sock;
+    uint64_t seq = 0;
+    Clock::time_point sent;
+  };
+  std::vector<Client> clients;
+  clients.reserve(n);
+  std::vector<zmq::pollitem_t> items(n);
+  for (size_t i = 0; i < n; ++i) {
+    clients.push_back({zmq::socket_t(ctx, zmq::socket_type::dealer), 0, {}});
+    clients[i].sock.set(zmq::sockopt::linger, 0);
+    Attach(clients[i].sock, args);
+    items[i] = {clients[i].sock.handle(), 0, ZMQ_POLLIN, 0};
+  }
+  std::vector<char> payload(size, 'c');
+  // Body: client index, then its sequence number, so a late reply is told from the current one.
+  auto send = [&](size_t i, Clock::time_point now) {
+    Client& c = clients[i];
+    ++c.seq;
+    const uint64_t index = i;
+    std::memcpy(payload.data(), &index, sizeof index);
+    std::memcpy(payload.data() + 8, &c.seq, sizeof c.seq);
+    c.sent = now;
+    c.sock.send(zmq::message_t(), zmq::send_flags::sndmore);
+    c.sock.send(zmq::buffer(payload), zmq::send_flags::none);
+  };
+  // The window opens only once every client has had a reply: 1,000 connects at once overflow
+  // the proxy's listen backlog (100), and the kernel retries a dropped SYN after 1 s, then 3 s.
+  const auto start = Clock::now();
+  auto measure_from = Clock::time_point::max();
+  auto end = Clock::time_point::max();
+  std::vector<uint8_t> replied(n, 0);
+  size_t ready = 0;
+  for (size_t i = 0; i < n; ++i) send(i, start);
+  std::vector<double> rtt_us;
+  uint64_t answered = 0, lost = 0, late = 0, bogus = 0;
+  zmq::message_t delim;
+  zmq::message_t body;
+  auto last_timeout_scan = start;
+  while (true) {
+    auto now = Clock::now();
+    if (now >= end) break;
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(10));
+    for (size_t i = 0; i < n; ++i) {
+      if (!(items[i].revents & ZMQ_POLLIN)) continue;
+      Client& c = clients[i];
+      while (c.sock.recv(delim, zmq::recv_flags::dontwait)) {
+        if (!delim.more() || !c.sock.recv(body, zmq::recv_flags::none)) {
+          ++bogus;
+          continue;
+        }
+        while (body.more()) {
+          (void)c.sock.recv(body, zmq::recv_flags::none);
+          ++bogus;
+        }
+        uint64_t index = UINT64_MAX, seq = 0;
+        if (body.size() >= 16) {
+          std::memcpy(&index, body.data(), sizeof index);
+          std::memcpy(&seq, static_cast<const char*>(body.data()) + 8, sizeof seq);
+        }
+        if (index != i) {
+          ++bogus;  // a reply delivered to the wrong client
+          continue;
+        }
+        if (seq != c.seq) {
+          ++late;
+          continue;
+        }
+        now = Clock::now();
+        if (!replied[i]) {
+          replied[i] = 1;
+          ++ready;
+        }
+        if (c.sent >= measure_from && now <= end) {
+          ++answered;
+          rtt_us.push_back(std::chrono::duration<double, std::micro>(now - c.sent).count());
+        }
+        send(i, now);
+      }
+    }
+    now = Clock::now();
+    if (measure_from == Clock::time_point::max() &&
+        ((ready == n && now - start >= warmup) || now - start >= ready_timeout)) {
+      measure_from = now;
+      end = now + duration;
+    }
+    if (now - last_timeout_scan >= std::chrono::milliseconds(10)) {
+      last_timeout_scan = now;
+      for (size_t i = 0; i < n; ++i) {
+        if (now - clients[i].sent < timeout) continue;
+        if (clients[i].sent >= measure_from) ++lost;
+        send(i, now);  // gives up on that reply, as a REQ client with a retry would
+      }
+    }
+  }
+  std::sort(rtt_us.begin(), rtt_us.end());
+  const double window = std::chrono::duration<double>(duration).count();
+  // The client's own CPU over the whole run: near 100% of a core means the figures show this
+  // one process's limit more than the proxy's.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                       static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  const double run_s = Since(start, Clock::now());
+  const double ready_s = Since(start, measure_from);
+  std::printf("{\"mode\":\"clients\",\"clients\":%zu,\"size\":%zu,\"answered\":%" PRIu64
+              ",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"bogus\":%" PRIu64
+              ",\"window_s\":%.6f,\"req_per_s\":%.1f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
+              "\"client_cpu_pct\":%.1f,\"ready\":%zu,\"ready_s\":%.3f}\n",
+              n, size, answered, lost, late, bogus, window, static_cast<double>(answered) / window,
+              Percentile(rtt_us, 0.5), Percentile(rtt_us, 0.99),
+              run_s > 0 ? cpu_s / run_s * 100 : 0.0, ready, ready_s);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,9 +492,10 @@ int main(int argc, char** argv) {
     if (args.mode == "req") return Req(args);
     if (args.mode == "worker") return Worker(args);
     if (args.mode == "dealer") return Dealer(args);
+    if (args.mode == "clients") return Clients(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_client %s: %s\n", args.mode.c_str(), e.what());
     return 1;
   }
-  Die("unknown mode (push|pull|req|worker|dealer)");
+  Die("unknown mode (push|pull|req|worker|dealer|clients)");
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <zmq.hpp>
 
+#include <sys/resource.h>
+
 namespace {
 
 int Usage() {
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
     return Usage();
   }
   if (backend_action != "connect" && backend_action != "bind") return Usage();
+  // 1,000 clients are 1,000 connections; a fresh box's soft fd limit is often 1,024.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
+  }
   try {
     zmq::context_t ctx(1);
     zmq::socket_t front(ctx, front_type);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tidepool benchmark: direct vs zmq_proxy vs tidepool, one table (see README.md, "Performance").
 # Usage: tests/bench/run.sh [--reps N] [--only pipeline,pingpong,outstanding,backlog] [...]
+#        tests/bench/run.sh --only scale [--plot DIR]   how cost grows (5-10 min; opt-in)
 #        tests/bench/run.sh --help      (all options)
 #        tests/bench/run.sh spool [--reps N] [...]   spool throughput instead (spool.py --help)
 # Builds the benchmark programs and tidepool in build-bench (Release) unless --bin-dir and
@@ -31,16 +32,23 @@ done
 
 log() { echo "[run.sh] $*" >&2; }
 
+# ccache when there is one (shared and warm on the team's machine); a fresh CI box has none.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+
 if (( !have_bin_dir )); then
   mkdir -p "$build"
   bin_dir=""
   # Preferred: the project's own build, so tidepool and the programs share one configuration.
-  if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 \
+  if cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
+       >"$build/configure.log" 2>&1 \
      && ninja -C "$build" -j"$jobs" bench_client bench_zmq_proxy >&2; then
     bin_dir=$build/tests/bench
   else
     log "project does not configure/build (see $build/configure.log); building the bench standalone"
-    cmake -S "$here" -B "$build/standalone" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
+    cmake -S "$here" -B "$build/standalone" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >&2
     ninja -C "$build/standalone" -j"$jobs" >&2
     bin_dir=$build/standalone
   fi
