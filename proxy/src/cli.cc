@@ -102,12 +102,11 @@ struct CommandSpec {
   std::string help;
 };
 
-const std::set<std::string> kRunOptionNames = {"--config", "--http-listen", "--log-level",
-                                               "--log-format", "--drain-timeout-ms"};
-
 const std::vector<CommandSpec>& commands() {
   static const std::vector<CommandSpec> specs = {
-      {"run", kRunOptionNames, "",
+      {"run",
+       {"--config", "--http-listen", "--log-level", "--log-format", "--drain-timeout-ms"},
+       "",
        std::string("Usage: tidepool [run] [options]\n\nRuns the proxy: binds, replays spools, "
                    "forwards until SIGTERM/SIGINT, then drains.\n\nOptions (each overrides "
                    "TIDEPOOL_<NAME>, which overrides the config file):\n") +
@@ -256,10 +255,10 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
       if (!spec.options.contains(word)) {
         const std::string others = taken_by(word);
         if (!others.empty()) {
-          exit_code = usage_error((explicit_command ? spec.name : std::string("run")) +
-                                      " takes no option " + word + " (" + word +
-                                      " is an option of " + others + ")",
-                                  shown);
+          std::string message = explicit_command ? spec.name : std::string("run");
+          message += " takes no option " + word;
+          message.append(" (").append(word).append(" is an option of ").append(others) += ")";
+          exit_code = usage_error(message, shown);
         } else {
           std::vector<std::string> known(spec.options.begin(), spec.options.end());
           if (!explicit_command) known.emplace_back("--version");
@@ -322,6 +321,7 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
 Config resolve_config(const Arguments& args, std::string& source) {
   std::optional<std::string> path = args.config_path;
   if (!path && !args.use_default) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): startup, before any thread
     if (const char* env = std::getenv("TIDEPOOL_CONFIG"); env != nullptr && *env != '\0') {
       path = env;
     } else if (std::filesystem::exists(kConventionalConfig)) {

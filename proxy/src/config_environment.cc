@@ -19,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// NOLINTNEXTLINE(concurrency-mt-unsafe): check-config runs on one thread
 std::string errno_text(int error) { return std::strerror(error); }
 
 // Creates and removes a directory inside `dir`: the one proof that a start could write

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <map>
 
 namespace tidepool::proxy {
@@ -113,8 +114,9 @@ std::string render_table(const std::vector<std::vector<std::string>>& rows,
 std::string human_bytes(double bytes) {
   static constexpr const char* kUnits[] = {"Ki", "Mi", "Gi", "Ti"};
   if (bytes < 1024) return fixed(bytes, 0);
-  int unit = -1;
-  while (bytes >= 1024 && unit < 3) {
+  std::size_t unit = 0;
+  bytes /= 1024;
+  while (bytes >= 1024 && unit + 1 < std::size(kUnits)) {
     bytes /= 1024;
     ++unit;
   }
