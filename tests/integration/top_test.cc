@@ -24,7 +24,8 @@ constexpr const char* kTmux = "/usr/bin/tmux";  // run_command execs a path, not
 class TmuxSession {
  public:
   TmuxSession(const std::string& command, int width, int height)
-      : server_("tidepool-top-test-" + std::to_string(::getpid())) {
+      : server_("tidepool-top-test-" + std::to_string(::getpid()) + "-" +
+                std::to_string(sessions_++)) {
     const auto started =
         run_command({kTmux, "-u", "-L", server_, "new-session", "-d", "-s", "top", "-x",
                      std::to_string(width), "-y", std::to_string(height), command});
@@ -47,6 +48,7 @@ class TmuxSession {
   }
 
  private:
+  static inline int sessions_ = 0;
   std::string server_;
   bool ok_ = false;
 };
@@ -195,4 +197,27 @@ TEST_CASE("tidepool top in tmux: aligned rows per route, drops by reason, moving
       20s);
   CHECK(settled);
   CHECK(tidepool.metric("tidepool_forwarded_messages_total", {{"route", "jobs"}}) == sent);
+}
+
+TEST_CASE("status --watch is top") {
+  Tidepool tidepool(with_routes({pipeline_route("watched", free_port(), free_port())}));
+  REQUIRE(tidepool.wait_ready());
+  TmuxSession tmux(std::string(TIDEPOOL_BINARY) +
+                       " status --watch --http 127.0.0.1:" + std::to_string(tidepool.http_port()),
+                   120, 10);
+  REQUIRE(tmux.ok());
+  std::vector<std::string> screen;
+  // top's columns (not status's MODE/RECEIVED), and a second frame with a rate in it.
+  CHECK(wait_until(
+      [&] {
+        screen = tmux.screen();
+        const auto row = row_of(screen, "watched ");
+        return !row.empty() && cell(row, 3) == "0.0";
+      },
+      20s));
+  bool top_header = false;
+  for (const auto& line : screen) {
+    if (line.starts_with("ROUTE") && cells(line).at(1) == "DEPTH") top_header = true;
+  }
+  CHECK(top_header);
 }
