@@ -1,5 +1,5 @@
-// The command line: argument parsing, config resolution (file, environment, flags), and the
-// run, check-config, status, healthcheck and keygen commands.
+// The command line: each command's options and --help, config resolution (file, environment,
+// flags), and the run, check-config, status, top, healthcheck and keygen commands.
 #include "tidepool/proxy/cli.h"
 
 #include <sys/signalfd.h>
@@ -12,7 +12,9 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tidepool/proxy/config.h"
@@ -22,6 +24,8 @@
 #include "tidepool/proxy/http_server.h"
 #include "tidepool/proxy/log.h"
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/status_view.h"
+#include "tidepool/proxy/suggest.h"
 
 namespace tidepool::proxy {
 namespace {
@@ -36,12 +40,18 @@ constexpr const char* kHelp = R"(tidepool — a buffering ZeroMQ sidecar proxy
 
 Usage:
   tidepool [--config FILE] [options]     run (no arguments: the embedded default config)
-  tidepool check-config FILE             validate FILE, print the effective config as JSON
+  tidepool check-config FILE             validate FILE and this machine's side of it (spool
+                                         dirs, key files, bind addresses), print the
+                                         effective config as JSON; --no-environment: FILE only
   tidepool status [--http HOST:PORT]     show routes, queues and peers of a running tidepool
+                                         (--json: its /status document, for scripts)
+  tidepool top [--http HOST:PORT]        the same, live: depth, fill, rates, drops, every second
+                                         (also: status --watch)
   tidepool healthcheck [--http HOST:PORT]
                                          exit 0 if a running tidepool's loop is alive, else 1
   tidepool keygen BASE                   write a CURVE key pair: BASE.key (public certificate,
                                          give it to peers) and BASE.key_secret (mode 0600)
+  tidepool COMMAND --help                that command's options
   tidepool --help | --version
 
 Options (each overrides TIDEPOOL_<NAME>, which overrides the config file):
@@ -69,18 +79,122 @@ signal exits at once. SIGHUP re-reads the CURVE authorized_keys.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 )";
 
+constexpr const char* kRunOptions =
+    R"(  --config FILE              JSON config (env TIDEPOOL_CONFIG; default /etc/tidepool/tidepool.json
+                             when it exists, else the embedded default)
+  --http-listen HOST:PORT    metrics/health/status address   (env TIDEPOOL_HTTP_LISTEN)
+  --log-level LEVEL          debug | info | warn | error      (env TIDEPOOL_LOG_LEVEL)
+  --log-format FORMAT        text | json                      (env TIDEPOOL_LOG_FORMAT)
+  --drain-timeout-ms N       drain time allowed at SIGTERM    (env TIDEPOOL_DRAIN_TIMEOUT_MS)
+)";
+
+constexpr const char* kTargetOptions =
+    R"(  --http HOST:PORT           the running tidepool's http.listen (default: http.listen of
+                             --config FILE / TIDEPOOL_CONFIG / the default config)
+  --config FILE              read http.listen from FILE
+)";
+
+// One command: the options it takes, its positional argument, its --help.
+struct CommandSpec {
+  std::string name;
+  std::set<std::string> options;  // valued (--x VALUE) and switches alike
+  std::string positional;         // "FILE", "BASE" or "" (none)
+  std::string help;
+};
+
+const std::vector<CommandSpec>& commands() {
+  static const std::vector<CommandSpec> specs = {
+      {"run",
+       {"--config", "--http-listen", "--log-level", "--log-format", "--drain-timeout-ms"},
+       "",
+       std::string("Usage: tidepool [run] [options]\n\nRuns the proxy: binds, replays spools, "
+                   "forwards until SIGTERM/SIGINT, then drains.\n\nOptions (each overrides "
+                   "TIDEPOOL_<NAME>, which overrides the config file):\n") +
+           kRunOptions},
+      {"check-config",
+       {"--config", "--default", "--no-environment", "--http-listen", "--log-level", "--log-format",
+        "--drain-timeout-ms"},
+       "FILE",
+       std::string("Usage: tidepool check-config FILE [options]\n"
+                   "       tidepool check-config --default\n\n"
+                   "Validates FILE (with the environment and flag overrides, as a run would apply\n"
+                   "them) and prints the effective config as JSON. Then checks what a start would\n"
+                   "find on this machine: spool directories can be created and written, CURVE key\n"
+                   "files are readable, tcp binds are addresses of this host (*, 0.0.0.0, :: and\n"
+                   "interface names are), ipc bind directories exist, http.listen is local.\n"
+                   "Every problem is printed with its key. Exit 0: OK; 2: a problem.\n\n"
+                   "Options:\n"
+                   "  --default                  check the embedded default instead of a FILE\n"
+                   "  --no-environment           check FILE only, not this machine\n") +
+           kRunOptions},
+      {"status",
+       {"--http", "--config", "--json", "--watch"},
+       "",
+       std::string("Usage: tidepool status [--http HOST:PORT] [--json | --watch]\n\n"
+                   "One line per route of a running tidepool: mode, backend, peers, queue, "
+                   "totals.\n\nOptions:\n") +
+           kTargetOptions +
+           "  --json                     print the /status document as JSON (for scripts)\n"
+           "  --watch                    refresh every second: the same as tidepool top\n"},
+      {"top",
+       {"--http", "--config"},
+       "",
+       std::string(
+           "Usage: tidepool top [--http HOST:PORT]\n\n"
+           "A live view of a running tidepool, redrawn every second: per route the queue\n"
+           "depth, fill % (of the nearer bound), in/out messages per second, clients/workers\n"
+           "connected, in flight, spool bytes and drops by reason. Route names longer than\n"
+           "32 characters are cut with …. Ctrl-C quits.\n\nOptions:\n") +
+           kTargetOptions},
+      {"healthcheck",
+       {"--http", "--config"},
+       "",
+       std::string("Usage: tidepool healthcheck [--http HOST:PORT]\n\n"
+                   "Exit 0 if a running tidepool's event loop is alive (/healthz), else 1.\n\n"
+                   "Options:\n") +
+           kTargetOptions},
+      {"keygen",
+       {},
+       "BASE",
+       "Usage: tidepool keygen BASE\n\n"
+       "Writes a CURVE key pair: BASE.key (public certificate: give it to peers) and\n"
+       "BASE.key_secret (mode 0600: keep it). Prints the public key. No options.\n"},
+  };
+  return specs;
+}
+
+const CommandSpec* find_command(const std::string& name) {
+  for (const auto& spec : commands()) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
 struct Arguments {
   std::string command = "run";
   std::optional<std::string> config_path;
-  std::optional<std::string> http;  // status/healthcheck target
+  std::optional<std::string> http;  // status/top/healthcheck target
   Overrides flags;
-  bool use_default = false;  // check-config --default
-  std::string key_base;      // keygen BASE
+  bool use_default = false;     // check-config --default
+  bool no_environment = false;  // check-config --no-environment
+  bool json = false;            // status --json
+  bool watch = false;           // status --watch
+  std::string key_base;         // keygen BASE
 };
 
-int usage_error(const std::string& message) {
-  std::cerr << "tidepool: " << message << "\nRun 'tidepool --help' for usage.\n";
+int usage_error(const std::string& message, const std::string& command = "") {
+  std::cerr << "tidepool: " << message << "\nRun 'tidepool "
+            << (command.empty() ? "" : command + " ") << "--help' for usage.\n";
   return kExitUsage;
+}
+
+// "--log-level is an option of run, check-config" for an option another command takes.
+std::string taken_by(const std::string& option) {
+  std::string names;
+  for (const auto& spec : commands()) {
+    if (spec.options.contains(option)) names += (names.empty() ? "" : ", ") + spec.name;
+  }
+  return names;
 }
 
 // Returns nullopt and prints the error when the command line is wrong.
@@ -88,13 +202,27 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
   Arguments args;
   std::vector<std::string> words(argv + 1, argv + argc);
   std::size_t i = 0;
+  bool explicit_command = false;
   if (!words.empty() && !words[0].starts_with("-")) {
     args.command = words[0];
+    explicit_command = true;
     i = 1;
-    if (args.command != "check-config" && args.command != "status" &&
-        args.command != "healthcheck" && args.command != "run" && args.command != "keygen") {
-      exit_code = usage_error("unknown command \"" + args.command + "\"");
+    if (find_command(args.command) == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& spec : commands()) names.push_back(spec.name);
+      exit_code = usage_error("unknown command \"" + args.command + "\"" +
+                              did_you_mean(args.command, names));
       return std::nullopt;
+    }
+  }
+  const CommandSpec& spec = *find_command(args.command);
+  // The command's name for messages; a plain `tidepool --x` is the top-level usage.
+  const std::string shown = explicit_command ? spec.name : "";
+  // --help anywhere wins, so a half-typed command line still gets its help.
+  for (std::size_t k = i; k < words.size(); ++k) {
+    if (words[k] == "--help" || words[k] == "-h") {
+      args.command = explicit_command ? "help:" + spec.name : "help";
+      return args;
     }
   }
   const std::map<std::string, std::optional<std::string>*> valued = {
@@ -104,6 +232,14 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
       {"--log-level", &args.flags.log_level},
       {"--log-format", &args.flags.log_format},
       {"--drain-timeout-ms", &args.flags.drain_timeout_ms}};
+  const std::map<std::string, bool*> switches = {{"--default", &args.use_default},
+                                                 {"--no-environment", &args.no_environment},
+                                                 {"--json", &args.json},
+                                                 {"--watch", &args.watch}};
+  std::string* positional = spec.positional == "FILE"   ? nullptr
+                            : spec.positional == "BASE" ? &args.key_base
+                                                        : nullptr;
+  bool positional_seen = false;
   for (; i < words.size(); ++i) {
     std::string word = words[i];
     std::optional<std::string> inline_value;
@@ -111,43 +247,71 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
       inline_value = word.substr(eq + 1);
       word = word.substr(0, eq);
     }
-    if (word == "--help" || word == "-h") {
-      args.command = "help";
-      return args;
-    }
-    if (word == "--version") {
+    if (word == "--version" && !explicit_command) {
       args.command = "version";
       return args;
     }
-    if (word == "--default" && args.command == "check-config") {
-      args.use_default = true;
-      continue;
-    }
-    if (auto it = valued.find(word); it != valued.end()) {
-      if (!inline_value && i + 1 >= words.size()) {
-        exit_code = usage_error(word + " needs a value");
+    if (word.starts_with("-") && word != "-") {
+      if (!spec.options.contains(word)) {
+        const std::string others = taken_by(word);
+        if (!others.empty()) {
+          std::string message = explicit_command ? spec.name : std::string("run");
+          message += " takes no option " + word;
+          message.append(" (").append(word).append(" is an option of ").append(others) += ")";
+          exit_code = usage_error(message, shown);
+        } else {
+          std::vector<std::string> known(spec.options.begin(), spec.options.end());
+          if (!explicit_command) known.emplace_back("--version");
+          known.emplace_back("--help");
+          exit_code = usage_error(
+              "unknown argument \"" + words[i] + "\"" + did_you_mean(word, known), shown);
+        }
         return std::nullopt;
       }
-      *it->second = inline_value ? *inline_value : words[++i];
+      if (auto it = switches.find(word); it != switches.end()) {
+        if (inline_value) {
+          exit_code = usage_error(word + " takes no value", shown);
+          return std::nullopt;
+        }
+        *it->second = true;
+        continue;
+      }
+      if (auto it = valued.find(word); it != valued.end()) {
+        if (!inline_value && i + 1 >= words.size()) {
+          exit_code = usage_error(word + " needs a value", shown);
+          return std::nullopt;
+        }
+        *it->second = inline_value ? *inline_value : words[++i];
+        continue;
+      }
+    }
+    if (!spec.positional.empty() && !positional_seen) {
+      positional_seen = true;
+      if (positional != nullptr) {
+        *positional = word;
+      } else if (!args.config_path) {
+        args.config_path = word;  // check-config FILE
+      } else {
+        exit_code = usage_error(
+            "check-config takes one FILE (got --config " + *args.config_path + " and " + word + ")",
+            shown);
+        return std::nullopt;
+      }
       continue;
     }
-    if (args.command == "check-config" && !word.starts_with("-") && !args.config_path) {
-      args.config_path = word;
-      continue;
-    }
-    if (args.command == "keygen" && !word.starts_with("-") && args.key_base.empty()) {
-      args.key_base = word;
-      continue;
-    }
-    exit_code = usage_error("unknown argument \"" + words[i] + "\"");
+    exit_code = usage_error("unknown argument \"" + words[i] + "\"", shown);
     return std::nullopt;
   }
   if (args.command == "check-config" && !args.config_path && !args.use_default) {
-    exit_code = usage_error("check-config needs a FILE (or --default)");
+    exit_code = usage_error("check-config needs a FILE (or --default)", shown);
     return std::nullopt;
   }
   if (args.command == "keygen" && args.key_base.empty()) {
-    exit_code = usage_error("keygen needs BASE, the path the key files start with");
+    exit_code = usage_error("keygen needs BASE, the path the key files start with", shown);
+    return std::nullopt;
+  }
+  if (args.json && args.watch) {
+    exit_code = usage_error("status takes --json or --watch, not both", shown);
     return std::nullopt;
   }
   return args;
@@ -157,6 +321,7 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, int& exit_code) 
 Config resolve_config(const Arguments& args, std::string& source) {
   std::optional<std::string> path = args.config_path;
   if (!path && !args.use_default) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): startup, before any thread
     if (const char* env = std::getenv("TIDEPOOL_CONFIG"); env != nullptr && *env != '\0') {
       path = env;
     } else if (std::filesystem::exists(kConventionalConfig)) {
@@ -217,58 +382,109 @@ int healthcheck(const Arguments& args) {
   return kExitOk;
 }
 
-std::string pad(std::string text, std::size_t width) {
-  if (text.size() < width) text.append(width - text.size(), ' ');
-  return text + " ";
+// GET /status and parse it; nullopt after printing why (to stderr) when that fails.
+std::optional<nlohmann::json> fetch_status(const std::string& address, std::string& error) {
+  const auto reply = http_get(address, "/status", std::chrono::seconds(3), error);
+  if (!reply) return std::nullopt;
+  if (reply->status != 200) {
+    error = "HTTP " + std::to_string(reply->status);
+    return std::nullopt;
+  }
+  try {
+    return nlohmann::json::parse(reply->body);
+  } catch (const nlohmann::json::exception& e) {
+    error = std::string("unreadable answer: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+std::string unreachable(const std::string& address, const std::string& error) {
+  return error + "\n(is tidepool running with http.listen " + address +
+         "? pass --http HOST:PORT)\n";
 }
 
 int status(const Arguments& args) {
   std::string error;
   const auto address = http_address(args);
-  const auto reply = http_get(address, "/status", std::chrono::seconds(3), error);
-  if (!reply || reply->status != 200) {
-    std::cerr << "tidepool status: " << (reply ? "HTTP " + std::to_string(reply->status) : error)
-              << "\n(is tidepool running with http.listen " << address
-              << "? pass --http HOST:PORT)\n";
+  const auto document = fetch_status(address, error);
+  if (!document) {
+    std::cerr << "tidepool status: " << unreachable(address, error);
     return kExitFailure;
   }
-  nlohmann::json document;
+  if (args.json) {
+    std::cout << document->dump(2) << "\n";
+    return kExitOk;
+  }
   try {
-    document = nlohmann::json::parse(reply->body);
+    std::cout << render_status(*document, address);
   } catch (const nlohmann::json::exception& e) {
-    std::cerr << "tidepool status: unreadable answer from " << address << ": " << e.what() << "\n";
+    std::cerr << "tidepool status: unexpected /status document from " << address << ": " << e.what()
+              << "\n";
     return kExitFailure;
   }
-  std::cout << "tidepool " << document.value("version", "?") << " at " << address
-            << (document.value("draining", false) ? " (draining)" : "") << "\n";
-  const std::vector<std::pair<std::string, std::size_t>> columns = {
-      {"ROUTE", 12},    {"MODE", 13},      {"BACKEND", 8},  {"PEERS", 6},
-      {"QUEUED", 8},    {"BYTES", 10},     {"OLDEST_S", 9}, {"IN_FLIGHT", 9},
-      {"RECEIVED", 10}, {"FORWARDED", 10}, {"DROPPED", 8}};
-  for (const auto& [name, width] : columns) std::cout << pad(name, width);
-  std::cout << "\n";
-  for (const auto& route : document["routes"]) {
-    std::uint64_t dropped = 0;
-    for (const auto& [reason, count] : route["dropped"].items())
-      dropped += count.get<std::uint64_t>();
-    char oldest[32];
-    std::snprintf(oldest, sizeof oldest, "%.1f",
-                  route["queue"]["oldest_age_seconds"].get<double>());
-    const std::vector<std::string> cells = {
-        route["name"].get<std::string>(),
-        route["mode"].get<std::string>(),
-        route["backend"]["up"].get<bool>() ? "up" : "DOWN",
-        std::to_string(route["backend"]["peers"].get<std::uint64_t>()),
-        std::to_string(route["queue"]["messages"].get<std::uint64_t>()),
-        std::to_string(route["queue"]["bytes"].get<std::uint64_t>()),
-        oldest,
-        std::to_string(route["in_flight"].get<std::uint64_t>()),
-        std::to_string(route["received"].get<std::uint64_t>()),
-        std::to_string(route["forwarded"].get<std::uint64_t>()),
-        std::to_string(dropped)};
-    for (std::size_t c = 0; c < cells.size(); ++c) std::cout << pad(cells[c], columns[c].second);
-    std::cout << "\n";
+  return kExitOk;
+}
+
+// Redraws the screen every second until a signal (Ctrl-C) ends it. The rates are the
+// differences between two /status documents over the time between them, measured here.
+int top(const Arguments& args) {
+  const auto address = http_address(args);
+  nlohmann::json previous;
+  auto previous_time = std::chrono::steady_clock::now();
+  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  for (;;) {
+    std::string error;
+    const auto document = fetch_status(address, error);
+    const auto now = std::chrono::steady_clock::now();
+    std::string frame;
+    if (!document) {
+      frame = "tidepool top: " + unreachable(address, error) + "retrying every second\n";
+      previous = nullptr;
+    } else {
+      const double seconds = std::chrono::duration<double>(now - previous_time).count();
+      try {
+        frame = render_top(*document, previous, seconds, address);
+      } catch (const nlohmann::json::exception& e) {
+        frame = std::string("tidepool top: unexpected /status document: ") + e.what() + "\n";
+      }
+      previous = *document;
+      previous_time = now;
+    }
+    // Home and clear in a terminal; plain frames one after another when piped.
+    std::cout << (terminal ? "\x1b[H\x1b[2J" : "\n") << frame << std::flush;
+    std::this_thread::sleep_until(now + std::chrono::seconds(1));
   }
+}
+
+int check_config(const Arguments& args) {
+  std::string source;
+  Config config;
+  try {
+    config = resolve_config(args, source);
+  } catch (const ConfigError& e) {
+    std::cerr << "tidepool: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::vector<ConfigError> problems;
+  if (!args.no_environment) {
+    try {
+      load_curve_keys(config);  // key files readable and well-formed
+    } catch (const ConfigError& e) {
+      problems.push_back(e);
+    }
+    for (auto& problem : environment_problems(config)) problems.push_back(std::move(problem));
+  }
+  std::cout << to_json(config).dump(2) << "\n";
+  if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      std::cerr << "tidepool: " << problem.what() << " (in " << source << ")\n";
+    }
+    std::cerr << "config not OK: " << problems.size() << " problem"
+              << (problems.size() == 1 ? "" : "s") << " on this machine (" << source << ")\n";
+    return kExitUsage;
+  }
+  std::cerr << "config OK (" << source << (args.no_environment ? "; environment not checked" : "")
+            << ")\n";
   return kExitOk;
 }
 
@@ -331,27 +547,20 @@ int run_cli(int argc, char** argv) {
     std::cout << kHelp;
     return kExitOk;
   }
+  if (args->command.starts_with("help:")) {
+    std::cout << find_command(args->command.substr(5))->help;
+    return kExitOk;
+  }
   if (args->command == "version") {
     std::cout << "tidepool " << TIDEPOOL_VERSION << " (libzmq " << ZMQ_VERSION_MAJOR << "."
               << ZMQ_VERSION_MINOR << "." << ZMQ_VERSION_PATCH << ")\n";
     return kExitOk;
   }
   if (args->command == "healthcheck") return healthcheck(*args);
+  if (args->command == "top" || (args->command == "status" && args->watch)) return top(*args);
   if (args->command == "status") return status(*args);
   if (args->command == "keygen") return keygen(*args);
-  if (args->command == "check-config") {
-    try {
-      std::string source;
-      Config config = resolve_config(*args, source);
-      load_curve_keys(config);  // key files are part of the config: check them too
-      std::cout << to_json(config).dump(2) << "\n";
-      std::cerr << "config OK (" << source << ")\n";
-      return kExitOk;
-    } catch (const ConfigError& e) {
-      std::cerr << "tidepool: " << e.what() << "\n";
-      return kExitUsage;
-    }
-  }
+  if (args->command == "check-config") return check_config(*args);
   return run(*args);
 }
 

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "tidepool/proxy/suggest.h"
+
 namespace tidepool::proxy {
 namespace {
 
@@ -24,7 +26,10 @@ class ObjectReader {
       if (!allowed.contains(key)) {
         std::string known;
         for (const auto& name : allowed) known += (known.empty() ? "" : ", ") + name;
-        throw ConfigError(child(key), "unknown key (known keys: " + known + ")");
+        const auto guess = closest_name(key, {allowed.begin(), allowed.end()});
+        throw ConfigError(child(key), "unknown key (" +
+                                          (guess ? "did you mean \"" + *guess + "\"? " : "") +
+                                          "known keys: " + known + ")");
       }
     }
   }
@@ -89,11 +94,14 @@ template <typename Enum>
 Enum parse_enum(const std::string& path, const std::string& text,
                 std::initializer_list<std::pair<std::string_view, Enum>> choices) {
   std::string names;
+  std::vector<std::string> candidates;
   for (const auto& [name, value] : choices) {
     if (name == text) return value;
     names += (names.empty() ? "" : ", ") + std::string(name);
+    candidates.emplace_back(name);
   }
-  throw ConfigError(path, "\"" + text + "\" is not one of: " + names);
+  throw ConfigError(path,
+                    "\"" + text + "\" is not one of: " + names + did_you_mean(text, candidates));
 }
 
 LogLevel parse_log_level(const std::string& path, const std::string& text) {

@@ -411,6 +411,72 @@ TEST_CASE("unknown enum values list the choices") {
   CHECK(error_problem(doc) == "\"router\" is not one of: dealer, push");
 }
 
+TEST_CASE("a misspelt enum value gets the close choice suggested, a far one none") {
+  json doc = base();
+  doc["routes"][0]["queue"]["overflow"] = "drop_oldest";
+  CHECK(error_path(doc) == "routes[0].queue.overflow");
+  CHECK(error_problem(doc) ==
+        "\"drop_oldest\" is not one of: block, drop-newest, drop-oldest (did you mean "
+        "\"drop-oldest\"?)");
+  doc["routes"][0]["queue"]["overflow"] = "Block";
+  CHECK(error_problem(doc) ==
+        "\"Block\" is not one of: block, drop-newest, drop-oldest (did you mean \"block\"?)");
+  doc = base();
+  doc["log"]["level"] = "infoo";
+  CHECK(error_problem(doc) ==
+        "\"infoo\" is not one of: debug, info, warn, error (did you mean \"info\"?)");
+  doc = base();
+  doc["routes"][0]["frontend"]["type"] = "pul";
+  CHECK(error_problem(doc) == "\"pul\" is not one of: router, pull (did you mean \"pull\"?)");
+  doc = base();
+  doc["routes"][0]["spool"] = {{"dir", "/tmp"}, {"fsync", "alwyas"}};
+  CHECK(error_problem(doc) ==
+        "\"alwyas\" is not one of: always, interval (did you mean \"always\"?)");
+  // Far from every choice: no guess (the choices are listed all the same).
+  doc = base();
+  doc["routes"][0]["queue"]["overflow"] = "drop-all";
+  CHECK(error_problem(doc) == "\"drop-all\" is not one of: block, drop-newest, drop-oldest");
+  doc = base();
+  doc["log"]["format"] = "yaml";
+  CHECK(error_problem(doc) == "\"yaml\" is not one of: text, json");
+}
+
+TEST_CASE("a misspelt key gets the close key suggested, a far one only the list") {
+  json doc = base();
+  doc["routes"][0]["frontend"]["hearbeat_ms"] = 100;
+  CHECK(error_path(doc) == "routes[0].frontend.hearbeat_ms");
+  CHECK(error_problem(doc) ==
+        "unknown key (did you mean \"heartbeat_ms\"? known keys: bind, connect, curve, "
+        "heartbeat_ms, hwm, reconnect_max_ms, type)");
+  doc = base();
+  doc["routes"][0]["queue"]["max_mesages"] = 1;
+  CHECK(error_problem(doc) ==
+        "unknown key (did you mean \"max_messages\"? known keys: max_bytes, max_message_bytes, "
+        "max_messages, overflow, ttl_ms)");
+  doc = base();
+  doc["rotues"] = doc["routes"];
+  doc.erase("routes");
+  CHECK(error_path(doc) == "rotues");
+  CHECK(error_problem(doc) ==
+        "unknown key (did you mean \"routes\"? known keys: http, log, routes, shutdown)");
+  doc = base();
+  doc["http"]["address"] = "127.0.0.1:1";
+  CHECK(error_problem(doc) == "unknown key (known keys: listen)");
+}
+
+TEST_CASE("an override's misspelt value gets a suggestion naming its source") {
+  Config config = parse_config(base());
+  try {
+    tidepool::proxy::apply_overrides(
+        config, Overrides{std::nullopt, "wran", std::nullopt, std::nullopt}, kFlagNames);
+    FAIL("accepted");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "--log-level: \"wran\" is not one of: debug, info, warn, error (did you mean "
+          "\"warn\"?)");
+  }
+}
+
 TEST_CASE("bad endpoints are named with their list and index") {
   struct Case {
     const char* side;

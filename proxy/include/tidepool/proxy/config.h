@@ -171,6 +171,13 @@ void apply_overrides(Config& config, const Overrides& overrides,
 // Reads TIDEPOOL_* variables from the process environment.
 Overrides overrides_from_environment();
 
+// What a start would refuse on this machine although the file is valid (check-config, unless
+// --no-environment): spool directories that cannot be created or written, tcp binds to an
+// address no local interface has, ipc binds whose directory is missing or not writable, an
+// http.listen address not of this host. Each names its key; empty when all is well. Key
+// files are checked by load_curve_keys (curve.h).
+std::vector<ConfigError> environment_problems(const Config& config);
+
 // Endpoint syntax check shared by config validation: tcp://host:port, ipc://path, inproc://x.
 std::optional<std::string> endpoint_problem(std::string_view endpoint, bool for_bind);
 
