@@ -2,8 +2,8 @@
 // socket without its payload being copied.
 #pragma once
 
-#include <array>
 #include <cstddef>
+#include <new>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -38,16 +38,42 @@ class Multipart {
   static constexpr std::size_t kInlineFrames = 4;
 
   Multipart() = default;
-  Multipart(Multipart&&) noexcept = default;
-  Multipart& operator=(Multipart&&) noexcept = default;
+  // Moves only the frames it holds: a message is moved several times between socket, queue
+  // and socket, and most of its inline slots are empty.
+  Multipart(Multipart&& other) noexcept
+      : rest_(std::move(other.rest_)), size_(other.size_), bytes_(other.bytes_) {
+    for (std::size_t i = 0; i < inline_count(); ++i) {
+      new (slot(i)) zmq::message_t(std::move(*other.slot(i)));
+    }
+    other.destroy_inline();
+    other.rest_.clear();
+    other.size_ = 0;
+    other.bytes_ = 0;
+  }
+  Multipart& operator=(Multipart&& other) noexcept {
+    if (this != &other) {
+      clear();
+      rest_ = std::move(other.rest_);
+      size_ = other.size_;
+      bytes_ = other.bytes_;
+      for (std::size_t i = 0; i < inline_count(); ++i) {
+        new (slot(i)) zmq::message_t(std::move(*other.slot(i)));
+      }
+      other.destroy_inline();
+      other.rest_.clear();
+      other.size_ = 0;
+      other.bytes_ = 0;
+    }
+    return *this;
+  }
   Multipart(const Multipart&) = delete;
   Multipart& operator=(const Multipart&) = delete;
-  ~Multipart() = default;
+  ~Multipart() { destroy_inline(); }
 
   void push_back(zmq::message_t&& frame) {
     bytes_ += frame.size();
     if (size_ < kInlineFrames) {
-      inline_[size_] = std::move(frame);
+      new (slot(size_)) zmq::message_t(std::move(frame));
     } else {
       rest_.push_back(std::move(frame));
     }
@@ -64,7 +90,7 @@ class Multipart {
   }
 
   void clear() {
-    for (std::size_t i = 0; i < size_ && i < kInlineFrames; ++i) inline_[i].rebuild();
+    destroy_inline();
     rest_.clear();
     size_ = 0;
     bytes_ = 0;
@@ -76,10 +102,10 @@ class Multipart {
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
   zmq::message_t& operator[](std::size_t i) {
-    return i < kInlineFrames ? inline_[i] : rest_[i - kInlineFrames];
+    return i < kInlineFrames ? *slot(i) : rest_[i - kInlineFrames];
   }
   const zmq::message_t& operator[](std::size_t i) const {
-    return i < kInlineFrames ? inline_[i] : rest_[i - kInlineFrames];
+    return i < kInlineFrames ? *slot(i) : rest_[i - kInlineFrames];
   }
 
   [[nodiscard]] std::string_view frame_view(std::size_t i) const {
@@ -88,7 +114,24 @@ class Multipart {
   }
 
  private:
-  std::array<zmq::message_t, kInlineFrames> inline_;
+  // Inline frames live in raw storage, constructed only when pushed: an empty slot costs no
+  // libzmq call to create, move or destroy.
+  [[nodiscard]] std::size_t inline_count() const {
+    return size_ < kInlineFrames ? size_ : kInlineFrames;
+  }
+  zmq::message_t* slot(std::size_t i) {
+    return std::launder(reinterpret_cast<zmq::message_t*>(storage_ + i * sizeof(zmq::message_t)));
+  }
+  [[nodiscard]] const zmq::message_t* slot(std::size_t i) const {
+    return std::launder(
+        reinterpret_cast<const zmq::message_t*>(storage_ + i * sizeof(zmq::message_t)));
+  }
+  void destroy_inline() {
+    // The caller resets size_ (and rest_).
+    for (std::size_t i = 0; i < inline_count(); ++i) slot(i)->~message_t();
+  }
+
+  alignas(zmq::message_t) std::byte storage_[kInlineFrames * sizeof(zmq::message_t)];
   std::vector<zmq::message_t> rest_;
   std::size_t size_ = 0;
   std::size_t bytes_ = 0;
