@@ -3,7 +3,8 @@
 #   deploy/setup-debian.sh build   compiler, CMake and the libraries (to build and run)
 #   deploy/setup-debian.sh run     build + curl (deploy/run.sh: the README's "Try it" uses it)
 #   deploy/setup-debian.sh test    build + what the test suite uses (python3-zmq, Prometheus,
-#                                  clang for the fuzzers, podman for the container test)
+#                                  clang for the fuzzers, podman for the container test,
+#                                  systemd for systemd-analyze verify of the shipped unit)
 set -euo pipefail
 
 # prometheus-cpp-dev pulls in libcivetweb-dev (its CMake config looks for civetweb for the
@@ -12,7 +13,7 @@ build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-js
                 prometheus-cpp-dev doctest-dev)
 run_packages=(curl)
 test_packages=(python3 python3-zmq prometheus clang libclang-rt-14-dev curl procps iproute2
-               podman buildah runc debootstrap uidmap docker-compose)
+               podman buildah runc debootstrap uidmap docker-compose systemd)
 
 case "${1:-build}" in
   build) wanted=("${build_packages[@]}") ;;

@@ -27,6 +27,16 @@ DASHBOARD_MUST_USE = [
     "tidepool_in_flight",
 ]
 
+# What a live tidepool must export whatever the dashboard uses (issue 15): the process
+# collector's names, as every Prometheus client library exports them, and the reload status.
+MUST_EXPORT = [
+    "process_cpu_seconds_total", "process_resident_memory_bytes",
+    "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+    "process_start_time_seconds", "tidepool_config_last_reload_successful",
+    "tidepool_config_last_reload_success_timestamp_seconds",
+    "tidepool_http_admin_refused_total",
+]
+
 
 def unknown_names(exprs, exported):
     """[(where, expr, sorted unknown names)] for expressions naming series tidepool lacks."""
@@ -85,6 +95,12 @@ def main():
                             f"    expr: {' '.join(expr.split())}")
         used = set().union(*(opslib.tidepool_names_in(e) for w, e in exprs
                              if w.startswith("dashboard")))
+        for name in MUST_EXPORT:
+            if name not in exported:
+                failures.append(f"live tidepool does not export {name}")
+        if not any(line.startswith("tidepool_build_info{") and 'libzmq="' in line
+                   for line in text.splitlines()):
+            failures.append("tidepool_build_info has no libzmq label")
         for name in DASHBOARD_MUST_USE:
             if name not in used:
                 failures.append(f"dashboard: no panel queries {name}")
