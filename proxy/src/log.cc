@@ -85,7 +85,8 @@ void configure(LogLevel level, LogFormat format) {
   // systemd sets JOURNAL_STREAM for a service whose stderr it connects to the journal; a
   // child that redirected stderr elsewhere inherits the variable but not the stream, hence
   // the comparison with stderr itself (sd-daemon(3), systemd.exec(5)).
-  g_journal = is_journal_stream(std::getenv("JOURNAL_STREAM"), STDERR_FILENO);
+  const char* stream = std::getenv("JOURNAL_STREAM");  // NOLINT(concurrency-mt-unsafe): startup
+  g_journal = is_journal_stream(stream, STDERR_FILENO);
 }
 
 bool enabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }

@@ -45,7 +45,8 @@ std::optional<std::chrono::microseconds> watchdog_interval(const char* watchdog_
 }
 
 SystemdNotifier::SystemdNotifier() {
-  const char* socket_name = std::getenv("NOTIFY_SOCKET");
+  // Read once, before the loop runs (the HTTP thread never touches the environment).
+  const char* socket_name = std::getenv("NOTIFY_SOCKET");  // NOLINT(concurrency-mt-unsafe)
   if (socket_name == nullptr || *socket_name == '\0') return;
   const std::string_view name(socket_name);
   sockaddr_un address{};
@@ -65,8 +66,9 @@ SystemdNotifier::SystemdNotifier() {
               {{"error", std::generic_category().message(errno)}});
     return;
   }
-  watchdog_ =
-      watchdog_interval(std::getenv("WATCHDOG_USEC"), std::getenv("WATCHDOG_PID"), ::getpid());
+  const char* usec = std::getenv("WATCHDOG_USEC");  // NOLINT(concurrency-mt-unsafe)
+  const char* pid = std::getenv("WATCHDOG_PID");    // NOLINT(concurrency-mt-unsafe)
+  watchdog_ = watchdog_interval(usec, pid, ::getpid());
 }
 
 SystemdNotifier::~SystemdNotifier() {
