@@ -7,7 +7,8 @@
 #                                  clang for the fuzzers, podman for the container tests,
 #                                  node and npm for the Kubernetes manifest check,
 #                                  iproute2 and nftables for the multi-host tests,
-#                                  tmux for `tidepool top` in a real terminal)
+#                                  tmux for `tidepool top` in a real terminal,
+#                                  systemd for systemd-analyze verify of the shipped unit)
 set -euo pipefail
 
 # prometheus-cpp-dev pulls in libcivetweb-dev (its CMake config looks for civetweb for the
@@ -17,7 +18,7 @@ build_packages=(g++ cmake ninja-build pkgconf libzmq3-dev cppzmq-dev nlohmann-js
 run_packages=(curl)
 test_packages=(python3 python3-zmq python3-matplotlib python3-yaml prometheus clang
                libclang-rt-14-dev curl procps iproute2 nftables podman buildah runc debootstrap
-               uidmap docker-compose nodejs npm tmux)
+               uidmap docker-compose nodejs npm tmux systemd)
 # A package whose command is already on the machine from elsewhere (NodeSource's nodejs
 # ships npm and conflicts with Debian's npm package) counts as present.
 declare -A command_of=([nodejs]=node [npm]=npm)

@@ -73,9 +73,16 @@ CURVE (encryption and client keys) is set per socket in the config file:
                               "server_public_key_file": "worker.key"}}
 Without it a port has no authentication: anyone who can reach it can send messages.
 
-HTTP: GET /metrics /healthz /readyz /status, POST /flush.
+HTTP: GET (or HEAD) /metrics /healthz /readyz /status, POST /flush. In the config file,
+  "http": {"admin": false} turns POST /flush off (403), and
+  "http": {"admin_token_file": "/run/secrets/tidepool-admin"} lets it through only with
+  "Authorization: Bearer <the file's first line>" (else 401).
 Signals: SIGTERM/SIGINT stop reading, drain up to the drain timeout, exit 0; a second
-signal exits at once. SIGHUP re-reads the CURVE authorized_keys.
+signal exits at once. SIGHUP re-reads the CURVE authorized_keys
+(tidepool_config_last_reload_successful says whether that worked).
+systemd: Type=notify is supported (READY=1 once every route is bound and its spool replayed,
+STOPPING=1, WATCHDOG=1 when WatchdogSec= is set); with StandardError=journal, lines carry
+journald priorities.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 )";
 
@@ -472,6 +479,11 @@ int check_config(const Arguments& args) {
     } catch (const ConfigError& e) {
       problems.push_back(e);
     }
+    try {
+      load_http_admin_token(config);  // the token file readable and not empty
+    } catch (const ConfigError& e) {
+      problems.push_back(e);
+    }
     for (auto& problem : environment_problems(config)) problems.push_back(std::move(problem));
   }
   std::cout << to_json(config).dump(2) << "\n";
@@ -495,6 +507,7 @@ int run(const Arguments& args) {
     config = resolve_config(args, source);
     log::configure(config.log_level, config.log_format);
     load_curve_keys(config);
+    load_http_admin_token(config);
   } catch (const ConfigError& e) {
     std::cerr << "tidepool: " << e.what() << "\n";
     return kExitUsage;
@@ -521,7 +534,8 @@ int run(const Arguments& args) {
     EventLoop loop(config, metrics, state);
     log::info("starting", {{"config", source}, {"version", TIDEPOOL_VERSION}});
     loop.open();
-    HttpServer http(config.http_listen, metrics, state);
+    HttpServer http(config.http_listen, metrics, state, HttpServer::Limits{},
+                    {config.http_admin, config.http_admin_token});
     const auto colon = config.http_listen.rfind(':');
     log::info("http listening", {{"address", config.http_listen.substr(0, colon) + ":" +
                                                  std::to_string(http.port())}});

@@ -415,8 +415,21 @@ Config parse_config(const json& document) {
   Config config;
   ObjectReader top(document, "", {"http", "log", "shutdown", "routes"});
   if (const json* http = top.find("http")) {
-    ObjectReader h(*http, "http", {"listen"});
+    ObjectReader h(*http, "http", {"listen", "admin", "admin_token_file"});
     h.read_string("listen", config.http_listen);
+    if (const json* admin = h.find("admin")) {
+      if (!admin->is_boolean()) throw ConfigError("http.admin", "must be true or false");
+      config.http_admin = admin->get<bool>();
+    }
+    h.read_string("admin_token_file", config.http_admin_token_file);
+    if (h.find("admin_token_file") != nullptr && config.http_admin_token_file.empty()) {
+      throw ConfigError("http.admin_token_file", "must name a file (or leave the key out)");
+    }
+    if (!config.http_admin && !config.http_admin_token_file.empty()) {
+      throw ConfigError("http.admin_token_file",
+                        "set, but http.admin is false: POST /flush is off, a token cannot "
+                        "turn it on (remove one of the two)");
+    }
     if (auto problem = http_listen_problem(config.http_listen)) {
       throw ConfigError("http.listen", "\"" + config.http_listen + "\": " + *problem);
     }
@@ -524,6 +537,23 @@ Config load_config_file(const std::string& path) {
   }
 }
 
+void load_http_admin_token(Config& config) {
+  if (config.http_admin_token_file.empty()) return;
+  const std::string& file = config.http_admin_token_file;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError("http.admin_token_file", "cannot read \"" + file + "\"");
+  std::string token;
+  std::getline(in, token);
+  // A trailing CR or blanks (an editor's, or `echo`'s) are not part of the token.
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    throw ConfigError("http.admin_token_file", "\"" + file + "\" holds no token on its first line");
+  }
+  config.http_admin_token = token;
+}
+
 Config default_config() {
   Config config;
   RouteConfig route;
@@ -535,6 +565,19 @@ Config default_config() {
   config.routes.push_back(route);
   return config;
 }
+
+namespace {
+
+// The http object of check-config's output; the token itself is never printed.
+json http_json(const Config& config) {
+  json http{{"listen", config.http_listen}, {"admin", config.http_admin}};
+  if (!config.http_admin_token_file.empty()) {
+    http["admin_token_file"] = config.http_admin_token_file;
+  }
+  return http;
+}
+
+}  // namespace
 
 json to_json(const Config& config) {
   auto socket_json = [](const SocketConfig& s) {
@@ -586,7 +629,7 @@ json to_json(const Config& config) {
     routes.push_back(route);
   }
   return json{
-      {"http", {{"listen", config.http_listen}}},
+      {"http", http_json(config)},
       {"log", {{"level", to_string(config.log_level)}, {"format", to_string(config.log_format)}}},
       {"shutdown", {{"drain_timeout_ms", config.drain_timeout_ms}}},
       {"routes", routes}};

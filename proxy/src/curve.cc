@@ -256,7 +256,8 @@ void ZapHandler::tick(std::chrono::steady_clock::time_point now) {
   unexpected_.tick(now);
 }
 
-void ZapHandler::reload() {
+bool ZapHandler::reload() {
+  bool all_loaded = true;
   for (auto& [domain, policy] : policies_) {
     if (policy.location.empty()) continue;
     try {
@@ -272,8 +273,10 @@ void ZapHandler::reload() {
     } catch (const ConfigError& e) {
       log::error("authorized keys not reloaded: keeping the previous list",
                  {{"route", policy.route}, {"error", e.what()}});
+      all_loaded = false;
     }
   }
+  return all_loaded;
 }
 
 bool ZapHandler::answer(std::chrono::steady_clock::time_point now) {

@@ -1,5 +1,6 @@
 // The event loop: the ZeroMQ context (sized for the config), every route's sockets on one
-// thread, timers, metrics and status publishing, signals and the drain.
+// thread, timers, metrics and status publishing, signals, the drain, and systemd's
+// notifications (READY once every route is bound and replayed, STOPPING, WATCHDOG, STATUS).
 #include "tidepool/proxy/event_loop.h"
 
 #include <sys/random.h>
@@ -18,6 +19,9 @@ namespace tidepool::proxy {
 namespace {
 
 using namespace std::chrono_literals;
+
+// A changed systemd STATUS= line is sent at most this often: it is for `systemctl status`.
+constexpr auto kStatusEvery = 2s;
 
 // Metrics follow the loop within this much; publishing per message would cost more than
 // forwarding it.
@@ -107,6 +111,10 @@ void raise_fd_limit(const ResourceNeeds& needs) {
   }
 }
 
+double unix_seconds_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 EventLoop::EventLoop(const Config& config, Metrics& metrics, LoopState& state)
@@ -184,10 +192,45 @@ bool EventLoop::publish(Clock::time_point now, bool force) {
   return true;
 }
 
+std::string EventLoop::status_line(bool stopping) const {
+  std::size_t queued = 0;
+  for (const auto& route : routes_) queued += route->queued();
+  return std::string(stopping ? "draining: " : "") + std::to_string(routes_.size()) +
+         (routes_.size() == 1 ? " route, " : " routes, ") + std::to_string(queued) + " queued";
+}
+
+void EventLoop::notify_systemd(Clock::time_point now, bool stopping) {
+  if (!systemd_.enabled()) return;
+  std::string message;
+  if (const auto interval = systemd_.watchdog(); interval && now >= next_watchdog_) {
+    message = "WATCHDOG=1\n";
+    next_watchdog_ = now + *interval;
+  }
+  if (now >= next_status_) {
+    next_status_ = now + kStatusEvery;
+    if (auto line = status_line(stopping); line != last_status_) {
+      message += "STATUS=" + line + "\n";
+      last_status_ = std::move(line);
+    }
+  }
+  if (!message.empty()) systemd_.send(message);
+}
+
 int EventLoop::run(int signal_fd) {
   state_.ready = true;
   log::info("tidepool running",
             {{"routes", std::to_string(routes_.size())}, {"version", TIDEPOOL_VERSION}});
+  // open() has bound every route and replayed its spool, and the HTTP port is up: ready.
+  last_status_ = status_line(false);
+  systemd_.send("READY=1\nSTATUS=" + last_status_ + "\n");
+  next_status_ = Clock::now() + kStatusEvery;
+  if (const auto interval = systemd_.watchdog()) {
+    log::info("systemd watchdog on",
+              {{"ping_every_ms",
+                std::to_string(std::chrono::ceil<std::chrono::milliseconds>(*interval).count())}});
+    systemd_.send("WATCHDOG=1\n");
+    next_watchdog_ = Clock::now() + *interval;
+  }
   bool stopping = false;
   Clock::time_point drain_deadline{};
   std::vector<zmq::pollitem_t> items;
@@ -212,6 +255,7 @@ int EventLoop::run(int signal_fd) {
     for (const auto& route : routes_) wake = std::min(wake, route->next_deadline(now));
     if (dirty) wake = std::min(wake, last_publish_ + kPublishEvery);
     if (stopping) wake = std::min(wake, drain_deadline);
+    if (systemd_.watchdog()) wake = std::min(wake, next_watchdog_);
     const auto wait = std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wake - now));
     // zmq_poll asks every socket item for its events, a system call each, even when it waits
     // for none; those items are left out (at 1,000 idle pipeline routes, half of them).
@@ -232,17 +276,22 @@ int EventLoop::run(int signal_fd) {
       items[polled_index[j]].revents = polled[j].revents;
     now = Clock::now();
     state_.heartbeat();
+    notify_systemd(now, stopping);
 
     if (items[0].revents & ZMQ_POLLIN) {
       signalfd_siginfo info{};
       (void)!::read(signal_fd, &info, sizeof info);
       const char* name = strsignal(static_cast<int>(info.ssi_signo));
       if (info.ssi_signo == SIGHUP) {
+        // With nothing to re-read, the reload trivially succeeds (the timestamp still says
+        // the SIGHUP arrived).
+        bool reloaded = true;
         if (zap_) {
-          zap_->reload();
+          reloaded = zap_->reload();
         } else {
           log::info("SIGHUP: nothing to reload (no CURVE authorized_keys configured)");
         }
+        metrics_.record_reload(reloaded, unix_seconds_now());
       } else if (stopping) {
         log::warn("second signal: exiting without waiting for the drain", {{"signal", name}});
         break;
@@ -253,6 +302,8 @@ int EventLoop::run(int signal_fd) {
         log::info(
             "draining before exit",
             {{"signal", name}, {"drain_timeout_ms", std::to_string(config_.drain_timeout_ms)}});
+        last_status_ = status_line(true);
+        systemd_.send("STOPPING=1\nSTATUS=" + last_status_ + "\n");
         for (auto& route : routes_) route->flush(FlushTrigger::kShutdown, now);
       }
     }

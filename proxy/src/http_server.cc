@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -58,6 +59,10 @@ const char* reason_phrase(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
     case 404:
       return "Not Found";
     case 405:
@@ -74,10 +79,12 @@ const char* reason_phrase(int status) {
 }
 
 std::string serialize(const HttpServer::Response& response, bool with_body) {
-  std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                    reason_phrase(response.status) + "\r\nContent-Type: " + response.content_type +
-                    "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                    "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(response.status) + " " + reason_phrase(response.status) +
+      "\r\nContent-Type: " + response.content_type +
+      "\r\nContent-Length: " + std::to_string(response.body.size()) +
+      "\r\nCache-Control: no-store\r\nConnection: close\r\n" +
+      (response.status == 401 ? "WWW-Authenticate: Bearer realm=\"tidepool\"\r\n" : "") + "\r\n";
   if (with_body) out += response.body;
   return out;
 }
@@ -186,6 +193,43 @@ bool parse_request_line(std::string_view head, std::string& method, std::string&
   return true;
 }
 
+// The value of header `name` (lower case) in a request head, blanks trimmed; empty when absent.
+std::string_view header_value(std::string_view head, std::string_view name) {
+  std::size_t at = head.find('\n');
+  while (at != std::string_view::npos && at + 1 < head.size()) {
+    const std::size_t start = at + 1;
+    const std::size_t end = head.find('\n', start);
+    std::string_view line = head.substr(start, end == std::string_view::npos ? end : end - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto colon = line.find(':');
+    if (colon == name.size() &&
+        std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+          return a == static_cast<char>(std::tolower(static_cast<unsigned char>(b)));
+        })) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+      }
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
+      return value;
+    }
+    at = end;
+  }
+  return {};
+}
+
+// Compares in time that depends on the lengths only, so timing does not reveal how much of a
+// guessed token was right.
+bool same_secret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char difference = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    difference = static_cast<unsigned char>(difference | (a[i] ^ b[i]));
+  }
+  return difference == 0;
+}
+
 struct Connection {
   enum class Phase {
     kReading,    // the request head is arriving
@@ -226,6 +270,7 @@ class HttpServer::Connections {
         accept_paused_ = false;
       }
       evictions_.tick(now);
+      server_.admin_refusals_.tick(now);
       const int count =
           ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout_ms(now));
       if (count < 0) {
@@ -382,7 +427,8 @@ class HttpServer::Connections {
       start_writing(it, {400, "text/plain; charset=utf-8", "not an HTTP request\n"}, true);
       return;
     }
-    start_writing(it, server_.respond(method, path), method != "HEAD");
+    start_writing(it, server_.respond(method, path, header_value(head, "authorization")),
+                  method != "HEAD");
   }
 
   void start_writing(Iterator it, const Response& response, bool with_body) {
@@ -445,7 +491,11 @@ HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopSt
 
 HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state,
                        Limits limits)
-    : metrics_(metrics), state_(state), limits_(limits) {
+    : HttpServer(listen, metrics, state, limits, Admin{}) {}
+
+HttpServer::HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state,
+                       Limits limits, Admin admin)
+    : metrics_(metrics), state_(state), limits_(limits), admin_(std::move(admin)) {
   // A quarter of the fds for HTTP leaves the rest to ZeroMQ's sockets and peers.
   limits_.max_connections = std::max<std::size_t>(
       1, std::min(limits_.max_connections, std::max<std::size_t>(16, open_file_limit() / 4)));
@@ -482,10 +532,37 @@ void HttpServer::serve() {
   connections.run();
 }
 
-HttpServer::Response HttpServer::respond(const std::string& method, const std::string& path) const {
+HttpServer::Response HttpServer::respond(const std::string& method, const std::string& path,
+                                         std::string_view authorization) const {
   Response response;
   if (path == "/flush") {
     if (method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
+    if (!admin_.enabled) {
+      metrics_.count_http_admin_refused();
+      admin_refusals_.warn(Clock::now(), "POST /flush refused: http.admin is false",
+                           {{"status", "403"}});
+      return {403, "text/plain; charset=utf-8",
+              "POST /flush is turned off on this tidepool (http.admin: false)\n"};
+    }
+    if (!admin_.token.empty()) {
+      constexpr std::string_view kBearer = "Bearer ";
+      const bool bearer = authorization.size() > kBearer.size() &&
+                          std::equal(kBearer.begin(), kBearer.end() - 1, authorization.begin(),
+                                     [](char a, char b) {
+                                       return std::tolower(static_cast<unsigned char>(a)) ==
+                                              std::tolower(static_cast<unsigned char>(b));
+                                     }) &&
+                          authorization[kBearer.size() - 1] == ' ';
+      if (!bearer || !same_secret(authorization.substr(kBearer.size()), admin_.token)) {
+        metrics_.count_http_admin_refused();
+        admin_refusals_.warn(
+            Clock::now(), "POST /flush refused: wrong or missing bearer token",
+            {{"status", "401"}, {"authorization", authorization.empty() ? "none" : "wrong"}});
+        return {401, "text/plain; charset=utf-8",
+                "POST /flush needs \"Authorization: Bearer <token>\" with the token in "
+                "http.admin_token_file\n"};
+      }
+    }
     state_.request_flush();
     response.body = "flush requested\n";
     return response;

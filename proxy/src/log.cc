@@ -1,9 +1,14 @@
-// Logging (see log.h): the process-wide level and format, text and JSON line formatting, and
-// RateLimited's summaries.
+// Logging (see log.h): the process-wide level and format, text and JSON line formatting, the
+// journald priority prefixes, and RateLimited's summaries.
 #include "tidepool/proxy/log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 
@@ -14,7 +19,8 @@ namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 std::atomic<LogFormat> g_format{LogFormat::kText};
-std::mutex g_write_mutex;  // the HTTP threads may log too; keep lines whole
+std::atomic<bool> g_journal{false};  // stderr is journald's stream: prefix priorities
+std::mutex g_write_mutex;            // the HTTP threads may log too; keep lines whole
 
 std::string timestamp() {
   const auto now = std::chrono::system_clock::now();
@@ -39,9 +45,48 @@ bool needs_quotes(std::string_view value) {
 
 }  // namespace
 
+bool is_journal_stream(const char* journal_stream, int fd) {
+  if (journal_stream == nullptr) return false;
+  const std::string_view text(journal_stream);
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  const auto parse = [](std::string_view part, std::uint64_t& value) {
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    return ec == std::errc() && end == part.data() + part.size() && !part.empty();
+  };
+  if (!parse(text.substr(0, colon), device) || !parse(text.substr(colon + 1), inode)) {
+    return false;
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) return false;
+  return static_cast<std::uint64_t>(status.st_dev) == device &&
+         static_cast<std::uint64_t>(status.st_ino) == inode;
+}
+
+std::string_view journal_prefix(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "<7>";
+    case LogLevel::kInfo:
+      return "<6>";
+    case LogLevel::kWarn:
+      return "<4>";
+    case LogLevel::kError:
+      return "<3>";
+  }
+  return "<6>";
+}
+
 void configure(LogLevel level, LogFormat format) {
   g_level = level;
   g_format = format;
+  // systemd sets JOURNAL_STREAM for a service whose stderr it connects to the journal; a
+  // child that redirected stderr elsewhere inherits the variable but not the stream, hence
+  // the comparison with stderr itself (sd-daemon(3), systemd.exec(5)).
+  const char* stream = std::getenv("JOURNAL_STREAM");  // NOLINT(concurrency-mt-unsafe): startup
+  g_journal = is_journal_stream(stream, STDERR_FILENO);
 }
 
 bool enabled(LogLevel level) { return level >= g_level.load(std::memory_order_relaxed); }
@@ -53,12 +98,15 @@ void write(LogLevel level, std::string_view message, std::initializer_list<Field
 void write(LogLevel level, std::string_view message, const std::vector<Field>& fields) {
   if (!enabled(level)) return;
   std::string line;
+  // journald reads the priority from the prefix and strips it, so `journalctl -p warning`
+  // finds warnings.
+  if (g_journal.load(std::memory_order_relaxed)) line = journal_prefix(level);
   if (g_format.load(std::memory_order_relaxed) == LogFormat::kJson) {
     nlohmann::json object{{"ts", timestamp()}, {"level", to_string(level)}, {"msg", message}};
     for (const auto& [key, value] : fields) object[std::string(key)] = value;
-    line = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line = timestamp() + " " + std::string(to_string(level)) + " " + std::string(message);
+    line += timestamp() + " " + std::string(to_string(level)) + " " + std::string(message);
     for (const auto& [key, value] : fields) {
       line += " ";
       line += key;

@@ -1,11 +1,20 @@
 // The metrics registry and per-route series, generated from the lists in metrics.h; the label
-// names of drop reasons and flush triggers; histogram buckets; publishing deltas.
+// names of drop reasons and flush triggers; histogram buckets; publishing deltas; the
+// process-wide series and the process_* collector.
 #include "tidepool/proxy/metrics.h"
 
 #include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <optional>
 #include <sstream>
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
+#include <zmq.h>
+
+#include "tidepool/proxy/process_stats.h"
 
 namespace tidepool::proxy {
 namespace {
@@ -13,6 +22,29 @@ namespace {
 template <typename Builder>
 auto& build(Builder builder, prometheus::Registry& registry, const char* name, const char* help) {
   return builder.Name(name).Help(help).Register(registry);
+}
+
+// The process_* families from one reading of /proc/self; a value that could not be read is
+// left out.
+std::vector<prometheus::MetricFamily> process_families() {
+  const ProcessStats stats = read_process_stats();
+  std::vector<prometheus::MetricFamily> families;
+  const auto add = [&](const char* name, const char* help, prometheus::MetricType type,
+                       const std::optional<double>& value) {
+    if (!value) return;
+    prometheus::ClientMetric metric;
+    if (type == prometheus::MetricType::Counter) {
+      metric.counter.value = *value;
+    } else {
+      metric.gauge.value = *value;
+    }
+    families.push_back({name, help, type, {metric}});
+  };
+#define TIDEPOOL_PROCESS_METRIC(field, name, type, help) \
+  add(name, help, prometheus::MetricType::type, stats.field);
+  TIDEPOOL_PROCESS_METRICS(TIDEPOOL_PROCESS_METRIC)
+#undef TIDEPOOL_PROCESS_METRIC
+  return families;
 }
 
 void add_delta(prometheus::Counter& counter, std::uint64_t now, std::uint64_t before) {
@@ -75,15 +107,46 @@ Metrics::Metrics(const std::string& version) : registry_(std::make_shared<promet
   TIDEPOOL_ROUTE_HISTOGRAMS(TIDEPOOL_FAMILY)
 #undef TIDEPOOL_FAMILY
   build(prometheus::BuildGauge(), *registry_, "tidepool_build_info",
-        "Always 1; the label says which tidepool is running.")
-      .Add({{"version", version}})
+        "Always 1; the labels say which tidepool, and which libzmq, is running.")
+      .Add({{"version", version}, {"libzmq", libzmq_version()}})
       .Set(1);
+#define TIDEPOOL_FAMILY(field, name, help) \
+  field##_ = &build(prometheus::BuildGauge(), *registry_, name, help).Add({});
+  TIDEPOOL_PROCESS_GAUGES(TIDEPOOL_FAMILY)
+#undef TIDEPOOL_FAMILY
+#define TIDEPOOL_FAMILY(field, name, help) \
+  field##_ = &build(prometheus::BuildCounter(), *registry_, name, help).Add({});
+  TIDEPOOL_PROCESS_COUNTERS(TIDEPOOL_FAMILY)
+#undef TIDEPOOL_FAMILY
+  // As Prometheus does: the configuration loaded at start counts as a successful load.
+  const auto start = read_process_stats().start_time_seconds;
+  record_reload(true, start ? *start
+                            : std::chrono::duration<double>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+}
+
+void Metrics::record_reload(bool successful, double unix_seconds) {
+  config_last_reload_successful_->Set(successful ? 1 : 0);
+  if (successful) config_last_reload_success_timestamp_seconds_->Set(unix_seconds);
 }
 
 std::string Metrics::serialize() const {
+  auto families = registry_->Collect();
+  auto process = process_families();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
+}
+
+std::string libzmq_version() {
+  int major = 0;
+  int minor = 0;
+  int patch = 0;
+  zmq_version(&major, &minor, &patch);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
 }
 
 RouteMetrics::RouteMetrics(Metrics& m, const std::string& route) {

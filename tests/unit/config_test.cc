@@ -5,9 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "temp_dir.h"
 
 using nlohmann::json;
 using tidepool::proxy::Config;
@@ -40,7 +43,8 @@ json base() {
 // The contract's full example plus the results route it pairs with.
 json full() {
   return json::parse(R"({
-    "http": {"listen": "0.0.0.0:9464"},
+    "http": {"listen": "0.0.0.0:9464", "admin": true,
+             "admin_token_file": "/run/secrets/tidepool-admin"},
     "log": {"level": "debug", "format": "json"},
     "shutdown": {"drain_timeout_ms": 2500},
     "routes": [{
@@ -963,4 +967,39 @@ TEST_CASE("endpoints a start would refuse are refused with the reason") {
   CHECK_FALSE(endpoint_problem("tcp://[::1]:0", true));
   CHECK_FALSE(endpoint_problem("tcp://[::1]:5590", false));
   CHECK(endpoint_problem("tcp://[::1]:65536", true).has_value());
+}
+
+TEST_CASE("http.admin and http.admin_token_file") {
+  CHECK(parse_config(base()).http_admin);  // default: POST /flush on, no token
+  CHECK(parse_config(base()).http_admin_token_file.empty());
+  json doc = base();
+  doc["http"]["admin"] = false;
+  CHECK_FALSE(parse_config(doc).http_admin);
+  CHECK(to_json(parse_config(doc))["http"]["admin"] == false);
+  doc["http"]["admin"] = "no";
+  CHECK(error_path(doc) == "http.admin");
+  doc = base();
+  doc["http"]["admin_token_file"] = "";
+  CHECK(error_path(doc) == "http.admin_token_file");
+  doc["http"]["admin"] = false;  // a token for an endpoint that is off: contradictory
+  doc["http"]["admin_token_file"] = "/run/secrets/t";
+  CHECK(error_path(doc) == "http.admin_token_file");
+}
+
+TEST_CASE("load_http_admin_token: the first line, without trailing blanks; errors name the key") {
+  tidepool::test::TempDir dir;
+  Config config;
+  tidepool::proxy::load_http_admin_token(config);  // no file: nothing to do
+  CHECK(config.http_admin_token.empty());
+  const std::string file = dir.path() + "/token";
+  std::ofstream(file) << "s3cret-token \r\nsecond line\n";
+  config.http_admin_token_file = file;
+  tidepool::proxy::load_http_admin_token(config);
+  CHECK(config.http_admin_token == "s3cret-token");
+  std::ofstream(file, std::ios::trunc) << "\n";
+  CHECK_THROWS_WITH_AS(tidepool::proxy::load_http_admin_token(config),
+                       doctest::Contains("http.admin_token_file"), ConfigError);
+  config.http_admin_token_file = dir.path() + "/missing";
+  CHECK_THROWS_WITH_AS(tidepool::proxy::load_http_admin_token(config),
+                       doctest::Contains("cannot read"), ConfigError);
 }

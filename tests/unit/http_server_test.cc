@@ -125,11 +125,16 @@ TEST_CASE("GET /metrics serves the registry in text format") {
   route.publish(counters, tidepool::proxy::RouteGauges{});
   const HttpReply reply = f.get("/metrics");
   CHECK(reply.status == 200);
-  CHECK(contains(reply.body, "tidepool_build_info{version=\"1.2.3-test\"} 1\n"));
+  CHECK(contains(reply.body, "tidepool_build_info{libzmq=\"" + tidepool::proxy::libzmq_version() +
+                                 "\",version=\"1.2.3-test\"} 1\n"));
   CHECK(contains(reply.body, "# TYPE tidepool_queue_messages gauge\n"));
   CHECK(contains(reply.body, "tidepool_received_messages_total{route=\"requests\"} 17\n"));
-  // Same body as serialize() (nothing published in between).
-  CHECK(reply.body == f.metrics.serialize());
+  // Same body as serialize() (nothing published in between), but for the process_* values,
+  // read from /proc at each scrape.
+  const auto registry_part = [](const std::string& text) {
+    return text.substr(0, text.find("# HELP process_"));
+  };
+  CHECK(registry_part(reply.body) == registry_part(f.metrics.serialize()));
 
   const auto direct = f.server.respond("GET", "/metrics");
   CHECK(direct.status == 200);
@@ -453,4 +458,72 @@ TEST_CASE("http_get tries every address: a name whose first address refuses stil
   CHECK_FALSE(tidepool::proxy::http_get(closed, "/healthz", 2000ms, error));
   CHECK(contains(error, closed));
   CHECK(contains(error, "127.0.0.1"));
+}
+
+namespace {
+
+double refused(const Metrics& metrics) {
+  const std::string text = metrics.serialize();
+  const std::string series = "\ntidepool_http_admin_refused_total ";
+  const auto at = text.find(series);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + series.size()));
+}
+
+}  // namespace
+
+TEST_CASE("HEAD /metrics: GET's headers, Content-Length of GET's body, no body") {
+  Fixture f;
+  const std::string answer = exchange(f.server.port(), "HEAD /metrics HTTP/1.1\r\n\r\n");
+  CHECK(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(contains(answer, "Content-Type: text/plain; version=0.0.4"));
+  CHECK(answer.ends_with("\r\n\r\n"));  // nothing after the head
+  const auto length_at = answer.find("Content-Length: ");
+  REQUIRE(length_at != std::string::npos);
+  CHECK(std::stoul(answer.substr(length_at + 16)) > 1000);  // the size of the exposition
+}
+
+TEST_CASE("http.admin false: POST /flush is 403 with a reason, counted, no flush") {
+  Metrics metrics{"1.2.3-test"};
+  LoopState state;
+  const HttpServer server{"127.0.0.1:0", metrics, state, HttpServer::Limits{}, {false, ""}};
+  const std::string answer =
+      exchange(server.port(), "POST /flush HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  CHECK(answer.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+  CHECK(contains(answer, "http.admin: false"));
+  CHECK_FALSE(state.take_flush_request());
+  CHECK(refused(metrics) == 1);
+  // The read-only endpoints are unaffected.
+  CHECK(exchange(server.port(), "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
+}
+
+TEST_CASE("http.admin_token_file: POST /flush needs Authorization: Bearer <token>") {
+  Metrics metrics{"1.2.3-test"};
+  LoopState state;
+  const HttpServer server{"127.0.0.1:0", metrics, state, HttpServer::Limits{}, {true, "s3cret"}};
+  const int port = server.port();
+  const auto post = [&](const std::string& headers) {
+    // Parenthesised: no argument-dependent lookup, which would find std::exchange.
+    return (exchange)(port, "POST /flush HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n");
+  };
+  const std::string missing = post("");
+  CHECK(missing.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+  CHECK(contains(missing, "\r\nWWW-Authenticate: Bearer realm=\"tidepool\"\r\n"));
+  CHECK(contains(missing, "Authorization: Bearer <token>"));
+  CHECK(post("Authorization: Bearer wrong\r\n").starts_with("HTTP/1.1 401 "));
+  CHECK(post("Authorization: Bearer s3cre\r\n").starts_with("HTTP/1.1 401 "));    // a prefix
+  CHECK(post("Authorization: Bearer s3cret2\r\n").starts_with("HTTP/1.1 401 "));  // longer
+  CHECK(post("Authorization: Basic s3cret\r\n").starts_with("HTTP/1.1 401 "));
+  CHECK(post("X-Authorization: Bearer s3cret\r\n").starts_with("HTTP/1.1 401 "));
+  CHECK_FALSE(state.take_flush_request());
+  CHECK(refused(metrics) == 6);
+
+  CHECK(post("Authorization: Bearer s3cret\r\n").starts_with("HTTP/1.1 200 "));
+  CHECK(state.take_flush_request());
+  // Header names and the scheme are case-insensitive (RFC 9110); blanks around the value go.
+  CHECK(post("authorization:   bearer s3cret  \r\n").starts_with("HTTP/1.1 200 "));
+  CHECK(state.take_flush_request());
+  CHECK(refused(metrics) == 6);
+  // GET endpoints need no token.
+  CHECK(exchange(port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
 }

@@ -1,8 +1,10 @@
-// Logging: levels, the text and JSON line formats, and RateLimited's summaries.
+// Logging: levels, the text and JSON line formats, journald priority prefixes, and
+// RateLimited's summaries.
 #include "tidepool/proxy/log.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -242,4 +244,73 @@ TEST_CASE("RateLimited: the summary keeps the fields that say where the warning 
   REQUIRE(lines.size() == 2);
   CHECK(lines[1].find("route=requests") != std::string::npos);
   CHECK(lines[1].find("reason=queue_full") != std::string::npos);
+}
+
+namespace {
+
+// "DEVICE:INODE" of what `fd` is open on, as systemd writes JOURNAL_STREAM.
+std::string stream_id(int fd) {
+  struct stat status {};
+  REQUIRE(::fstat(fd, &status) == 0);
+  return std::to_string(status.st_dev) + ":" + std::to_string(status.st_ino);
+}
+
+// Sets JOURNAL_STREAM for one test and removes it after (declared after ResetLogger, so it
+// goes first and the reset sees no variable).
+struct JournalStreamVariable {
+  explicit JournalStreamVariable(const std::string& value) {
+    ::setenv("JOURNAL_STREAM", value.c_str(), 1);
+  }
+  ~JournalStreamVariable() { ::unsetenv("JOURNAL_STREAM"); }
+  JournalStreamVariable(const JournalStreamVariable&) = delete;
+  JournalStreamVariable& operator=(const JournalStreamVariable&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("is_journal_stream: only the DEVICE:INODE of the fd itself") {
+  char path[] = "/tmp/tidepool-journal-test-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  const std::string id = stream_id(fd);
+  CHECK(tlog::is_journal_stream(id.c_str(), fd));
+  CHECK_FALSE(tlog::is_journal_stream(nullptr, fd));
+  CHECK_FALSE(tlog::is_journal_stream("", fd));
+  CHECK_FALSE(tlog::is_journal_stream("1:1", fd));
+  CHECK_FALSE(tlog::is_journal_stream((id + "0").c_str(), fd));  // another inode
+  CHECK_FALSE(tlog::is_journal_stream((id + ":").c_str(), fd));
+  CHECK_FALSE(tlog::is_journal_stream(id.substr(0, id.find(':')).c_str(), fd));
+  CHECK_FALSE(tlog::is_journal_stream(id.c_str(), -1));
+  ::close(fd);
+}
+
+TEST_CASE("stderr is the journal: each line starts with its sd-daemon priority") {
+  ResetLogger reset;
+  StderrCapture capture;
+  const JournalStreamVariable journal(stream_id(2));
+  SUBCASE("text") { tlog::configure(LogLevel::kDebug, LogFormat::kText); }
+  SUBCASE("json") { tlog::configure(LogLevel::kDebug, LogFormat::kJson); }
+  tlog::debug("d");
+  tlog::info("i");
+  tlog::warn("w");
+  tlog::error("e");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 4);
+  const std::vector<std::string> prefixes = {"<7>", "<6>", "<4>", "<3>"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    CHECK_MESSAGE(lines[i].starts_with(prefixes[i]), lines[i]);
+    CHECK(lines[i].substr(3, 1) != "<");  // one prefix, then the line as without it
+  }
+}
+
+TEST_CASE("JOURNAL_STREAM naming another stream (inherited, stderr redirected): no prefix") {
+  ResetLogger reset;
+  StderrCapture capture;
+  const JournalStreamVariable journal("1:1");
+  tlog::configure(LogLevel::kDebug, LogFormat::kText);
+  tlog::warn("w");
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 1);
+  CHECK(text_line(lines[0], "warn w"));
 }

@@ -76,6 +76,11 @@ struct Family {
 // DESIGN §7.
 const Family kFamilies[] = {
     {"tidepool_build_info", "gauge"},
+    // Process-wide (issue 15): SIGHUP reload status as Prometheus exports its own, and refused
+    // POST /flush requests.
+    {"tidepool_config_last_reload_successful", "gauge"},
+    {"tidepool_config_last_reload_success_timestamp_seconds", "gauge"},
+    {"tidepool_http_admin_refused_total", "counter"},
     {"tidepool_queue_messages", "gauge"},
     {"tidepool_queue_bytes", "gauge"},
     {"tidepool_queue_capacity_messages", "gauge"},
@@ -143,7 +148,8 @@ TEST_CASE("serialize() has HELP and TYPE for every family, with a route register
     CHECK(contains(text, std::string("\n# HELP ") + family.name + " "));
     CHECK(contains(text, std::string("\n# TYPE ") + family.name + " " + family.type + "\n"));
   }
-  CHECK(contains(text, "tidepool_build_info{version=\"9.8.7\"} 1\n"));
+  CHECK(contains(text, "tidepool_build_info{libzmq=\"" + tidepool::proxy::libzmq_version() +
+                           "\",version=\"9.8.7\"} 1\n"));
   // Every per-route series carries route="r".
   CHECK(contains(text, "tidepool_queue_messages{route=\"r\"} 0\n"));
   CHECK(contains(text, "tidepool_received_messages_total{route=\"r\"} 0\n"));
@@ -214,8 +220,15 @@ TEST_CASE("every entry of the metric lists is exposed once, with its help text a
     CHECK(per_route["a"] >= 1);
     CHECK(per_route["a"] == per_route["b"]);
   }
-  // The lists plus tidepool_build_info are every family.
-  CHECK(metrics.registry()->Collect().size() == entries.size() + 1);
+  // The lists plus tidepool_build_info are every family in the registry (the process_*
+  // families are added at serialize(), from /proc; process_stats_test checks them).
+  std::size_t process_wide = 0;
+#define COUNT_ENTRY(...) ++process_wide;
+  TIDEPOOL_PROCESS_GAUGES(COUNT_ENTRY)
+  TIDEPOOL_PROCESS_COUNTERS(COUNT_ENTRY)
+#undef COUNT_ENTRY
+  CHECK(process_wide == 3);
+  CHECK(metrics.registry()->Collect().size() == entries.size() + 1 + process_wide);
 }
 
 TEST_CASE("drop reasons and flush triggers exist at 0 from the start") {

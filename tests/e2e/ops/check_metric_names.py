@@ -31,6 +31,16 @@ DASHBOARD_MUST_USE = [
     "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
 ]
 
+# What a live tidepool must export whatever the dashboard uses (issue 15): the process
+# collector's names, as every Prometheus client library exports them, and the reload status.
+MUST_EXPORT = [
+    "process_cpu_seconds_total", "process_resident_memory_bytes",
+    "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+    "process_start_time_seconds", "tidepool_config_last_reload_successful",
+    "tidepool_config_last_reload_success_timestamp_seconds",
+    "tidepool_http_admin_refused_total",
+]
+
 
 # Drop reasons that do not page (README, Alerts): a client that left before its reply, and
 # what a short drain left at stop. Every other reason must be selected by an alert.
@@ -125,6 +135,12 @@ def main():
                             f"    expr: {' '.join(expr.split())}")
         used = set().union(*(opslib.series_names_in(e) for w, e in exprs
                              if w.startswith("dashboard")))
+        for name in MUST_EXPORT:
+            if name not in exported:
+                failures.append(f"live tidepool does not export {name}")
+        if not any(line.startswith("tidepool_build_info{") and 'libzmq="' in line
+                   for line in text.splitlines()):
+            failures.append("tidepool_build_info has no libzmq label")
         for name in DASHBOARD_MUST_USE:
             if name not in used:
                 failures.append(f"dashboard: no panel queries {name}")

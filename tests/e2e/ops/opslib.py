@@ -261,10 +261,11 @@ def strip_promql_comments(expr):
 
 
 def tidepool_names_in(expr):
-    """tidepool_* series names an expression selects (label names never start with it)."""
+    """Series names tidepool exports that an expression selects: tidepool_* and the process_*
+    collector's (label names never start with either, no PromQL function does)."""
     expr = strip_promql_comments(expr)
     expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # label values are not metric names
-    return set(re.findall(r"\btidepool_[a-zA-Z0-9_:]*", expr))
+    return set(re.findall(r"\b(?:tidepool|process)_[a-zA-Z0-9_:]*", expr))
 
 
 def series_names_in(expr):

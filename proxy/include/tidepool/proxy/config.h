@@ -128,6 +128,11 @@ struct RouteConfig {
 
 struct Config {
   std::string http_listen = "127.0.0.1:9464";
+  // POST /flush: false answers it 403. With a token file, a request must carry
+  // "Authorization: Bearer <token>" (else 401).
+  bool http_admin = true;
+  std::string http_admin_token_file;
+  std::string http_admin_token;  // the file's contents, from load_http_admin_token()
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
   std::int64_t drain_timeout_ms = 10000;
@@ -152,6 +157,9 @@ Config parse_config(const nlohmann::json& document);
 Config parse_config_text(std::string_view text);
 // Reads FILE; a missing or unreadable file is a ConfigError naming it.
 Config load_config_file(const std::string& path);
+// Reads http.admin_token_file (when set) into http_admin_token; the token is the file's first
+// line. A missing, unreadable or empty file is a ConfigError.
+void load_http_admin_token(Config& config);
 // The configuration `tidepool` runs with no arguments at all.
 Config default_config();
 // Effective configuration as JSON in the file format (check-config prints it).

@@ -55,8 +55,8 @@ class ZapHandler {
   // Writes the rate-limited refusal summaries that are due.
   void tick(std::chrono::steady_clock::time_point now);
   // Reads every authorized_keys location again (SIGHUP). A list that fails to load keeps
-  // its previous contents and the failure is logged.
-  void reload();
+  // its previous contents and the failure is logged. False when any list failed.
+  [[nodiscard]] bool reload();
 
  private:
   struct Policy {

@@ -11,6 +11,7 @@
 #include "tidepool/proxy/curve.h"
 #include "tidepool/proxy/loop_state.h"
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/notify.h"
 #include "tidepool/proxy/route.h"
 
 namespace tidepool::proxy {
@@ -34,6 +35,11 @@ class EventLoop {
   // Returns false when skipped because the last publish was too recent.
   bool publish(Clock::time_point now, bool force);
   [[nodiscard]] bool all_drained() const;
+  // systemd's STATUS= line: "N routes, M queued" (and "draining" while it does).
+  [[nodiscard]] std::string status_line(bool stopping) const;
+  // WATCHDOG=1 when due, and a changed STATUS= at most every few seconds; from the loop's
+  // heartbeat, so a stuck loop stops the pings and systemd restarts it.
+  void notify_systemd(Clock::time_point now, bool stopping);
 
   Config config_;
   Metrics& metrics_;
@@ -42,6 +48,10 @@ class EventLoop {
   std::unique_ptr<ZapHandler> zap_;  // only when some socket uses CURVE
   std::vector<std::unique_ptr<Route>> routes_;
   Clock::time_point last_publish_{};
+  SystemdNotifier systemd_;
+  Clock::time_point next_watchdog_{};
+  Clock::time_point next_status_{};
+  std::string last_status_;
 };
 
 }  // namespace tidepool::proxy

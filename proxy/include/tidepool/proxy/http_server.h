@@ -1,13 +1,16 @@
-// The HTTP port: /metrics, /healthz, /readyz, /status and POST /flush, served by one thread of
-// our own (epoll, non-blocking sockets, bounded buffers, a deadline and a cap on connections),
-// so no number of slow or idle clients can keep a probe waiting.
+// The HTTP port: /metrics, /healthz, /readyz, /status and POST /flush (which http.admin can
+// turn off or hold to a bearer token), served by one thread of our own (epoll, non-blocking
+// sockets, bounded buffers, a deadline and a cap on connections), so no number of slow or idle
+// clients can keep a probe waiting.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include "tidepool/proxy/log.h"
 #include "tidepool/proxy/loop_state.h"
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/startup_error.h"
@@ -30,11 +33,19 @@ class HttpServer {
     std::size_t max_buffered_output = std::size_t{32} * 1024 * 1024;
   };
 
+  // Who may POST /flush (http.admin, http.admin_token_file).
+  struct Admin {
+    bool enabled = true;  // false: 403
+    std::string token;    // non-empty: "Authorization: Bearer <token>" or 401
+  };
+
   // Listens on HOST:PORT; throws StartupError when it cannot. HOST is an IPv4 or bracketed
   // IPv6 address, 0.0.0.0 or * (every IPv4 address), [::] (every address), or a name, of
   // which the first IPv4 address is bound ("localhost": 127.0.0.1).
   HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state);
   HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state, Limits limits);
+  HttpServer(const std::string& listen, const Metrics& metrics, LoopState& state, Limits limits,
+             Admin admin);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -49,8 +60,11 @@ class HttpServer {
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
   };
-  // What METHOD PATH answers; the server thread calls it, public for tests.
-  [[nodiscard]] Response respond(const std::string& method, const std::string& path) const;
+  // What METHOD PATH answers, given the request's Authorization header value (empty when it
+  // has none); the server thread calls it, public for tests. HEAD answers as GET (the server
+  // leaves the body out).
+  [[nodiscard]] Response respond(const std::string& method, const std::string& path,
+                                 std::string_view authorization = {}) const;
 
  private:
   class Connections;
@@ -59,6 +73,10 @@ class HttpServer {
   const Metrics& metrics_;
   LoopState& state_;
   Limits limits_;
+  Admin admin_;
+  // Refused admin requests are logged once, then summarised; only the server thread (or a
+  // test calling respond()) writes it.
+  mutable log::RateLimited admin_refusals_;
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   int stop_fd_ = -1;  // eventfd: the destructor wakes the thread with it

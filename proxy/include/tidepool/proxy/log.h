@@ -1,5 +1,6 @@
-// Logging: one line per event on stderr, as text or JSON, process-wide; and RateLimited,
-// which keeps a repeated warning to one line plus periodic summaries.
+// Logging: one line per event on stderr, as text or JSON, process-wide, with journald
+// priority prefixes when stderr is the journal; and RateLimited, which keeps a repeated
+// warning to one line plus periodic summaries.
 #pragma once
 
 #include <chrono>
@@ -18,7 +19,13 @@ using Field = std::pair<std::string_view, std::string>;
 
 // One line per event on stderr, as text (`2026-11-22T20:30:00.123Z warn message k=v`) or as
 // one JSON object. Logging is process-wide, so it is configured once at start-up.
+// Also decides, once, whether stderr is the journal (see is_journal_stream): then every line
+// starts with its sd-daemon(3) priority, <3> error, <4> warn, <6> info, <7> debug.
 void configure(LogLevel level, LogFormat format);
+// True when `journal_stream` (JOURNAL_STREAM's value, "DEVICE:INODE" in decimal) names the
+// file `fd` is open on.
+bool is_journal_stream(const char* journal_stream, int fd);
+std::string_view journal_prefix(LogLevel level);
 bool enabled(LogLevel level);
 void write(LogLevel level, std::string_view message, std::initializer_list<Field> fields = {});
 void write(LogLevel level, std::string_view message, const std::vector<Field>& fields);

@@ -149,6 +149,38 @@ const std::vector<double>& request_duration_buckets();
   HISTOGRAM(request_duration, "tidepool_request_duration_seconds",                         \
             "Time from forwarding a request to its reply or result.", request_duration_buckets)
 
+// Process-wide gauges, not per route. GAUGE(field, name, help). The reload pair is named and
+// behaves as Prometheus's own (prometheus_config_last_reload_*): at start successful is 1 and
+// the timestamp is the start time.
+#define TIDEPOOL_PROCESS_GAUGES(GAUGE)                                                       \
+  GAUGE(config_last_reload_successful, "tidepool_config_last_reload_successful",             \
+        "1 when the last SIGHUP reload (CURVE authorized_keys) succeeded, 0 when it failed " \
+        "and the previous keys stay in force.")                                              \
+  GAUGE(config_last_reload_success_timestamp_seconds,                                        \
+        "tidepool_config_last_reload_success_timestamp_seconds",                             \
+        "Unix time of the last successful reload; the start time until the first SIGHUP.")
+
+// Process-wide counters. COUNTER(field, name, help).
+#define TIDEPOOL_PROCESS_COUNTERS(COUNTER)                                                   \
+  COUNTER(http_admin_refused, "tidepool_http_admin_refused_total",                           \
+          "POST /flush requests refused: without the right bearer token (401), or with the " \
+          "admin endpoints off (403).")
+
+// The process collector's metrics, named, typed and described as every Prometheus client
+// library exports them; read from /proc/self at each scrape (process_stats.h).
+// METRIC(field, name, type, help), type a prometheus::MetricType.
+#define TIDEPOOL_PROCESS_METRICS(METRIC)                                                \
+  METRIC(cpu_seconds, "process_cpu_seconds_total", Counter,                             \
+         "Total user and system CPU time spent in seconds.")                            \
+  METRIC(resident_memory_bytes, "process_resident_memory_bytes", Gauge,                 \
+         "Resident memory size in bytes.")                                              \
+  METRIC(virtual_memory_bytes, "process_virtual_memory_bytes", Gauge,                   \
+         "Virtual memory size in bytes.")                                               \
+  METRIC(open_fds, "process_open_fds", Gauge, "Number of open file descriptors.")       \
+  METRIC(max_fds, "process_max_fds", Gauge, "Maximum number of open file descriptors.") \
+  METRIC(start_time_seconds, "process_start_time_seconds", Gauge,                       \
+         "Start time of the process since unix epoch in seconds.")
+
 // Plain counters the event loop bumps per message; published as deltas in batches.
 struct RouteCounters {
 #define TIDEPOOL_FIELD(field, name, help) std::uint64_t field = 0;
@@ -204,8 +236,15 @@ class Metrics {
   explicit Metrics(const std::string& version);
 
   [[nodiscard]] std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
-  // Prometheus text exposition of everything registered.
+  // Prometheus text exposition of everything registered, then the process_* metrics read
+  // from /proc/self now.
   [[nodiscard]] std::string serialize() const;
+
+  // A SIGHUP reload's outcome, at `unix_seconds` (the timestamp moves only on success).
+  void record_reload(bool successful, double unix_seconds);
+  // One refused POST /flush (wrong or missing token, or admin endpoints off). Const because
+  // the HTTP server holds the metrics read-only; the counter is thread-safe.
+  void count_http_admin_refused() const { http_admin_refused_->Increment(); }
 
  private:
   friend class RouteMetrics;
@@ -222,6 +261,16 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* field##_ = nullptr;
   TIDEPOOL_ROUTE_HISTOGRAMS(TIDEPOOL_FIELD)
 #undef TIDEPOOL_FIELD
+  // The one series of each process-wide family.
+#define TIDEPOOL_FIELD(field, name, help) prometheus::Gauge* field##_ = nullptr;
+  TIDEPOOL_PROCESS_GAUGES(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
+#define TIDEPOOL_FIELD(field, name, help) prometheus::Counter* field##_ = nullptr;
+  TIDEPOOL_PROCESS_COUNTERS(TIDEPOOL_FIELD)
+#undef TIDEPOOL_FIELD
 };
+
+// The version the libzmq in use reports (zmq_version()), e.g. "4.3.4".
+std::string libzmq_version();
 
 }  // namespace tidepool::proxy

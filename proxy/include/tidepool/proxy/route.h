@@ -72,6 +72,8 @@ class Route {
 
   void publish(Clock::time_point now);
   [[nodiscard]] nlohmann::json status(Clock::time_point now) const;
+  // Messages waiting in the queue now.
+  [[nodiscard]] std::size_t queued() const { return queue_.size(); }
   [[nodiscard]] const RouteConfig& config() const { return config_; }
   [[nodiscard]] const std::vector<std::string>& frontend_endpoints() const {
     return frontend_endpoints_;
