@@ -40,29 +40,11 @@ class Multipart {
   Multipart() = default;
   // Moves only the frames it holds: a message is moved several times between socket, queue
   // and socket, and most of its inline slots are empty.
-  Multipart(Multipart&& other) noexcept
-      : rest_(std::move(other.rest_)), size_(other.size_), bytes_(other.bytes_) {
-    for (std::size_t i = 0; i < inline_count(); ++i) {
-      new (slot(i)) zmq::message_t(std::move(*other.slot(i)));
-    }
-    other.destroy_inline();
-    other.rest_.clear();
-    other.size_ = 0;
-    other.bytes_ = 0;
-  }
+  Multipart(Multipart&& other) noexcept { take(other); }
   Multipart& operator=(Multipart&& other) noexcept {
     if (this != &other) {
       clear();
-      rest_ = std::move(other.rest_);
-      size_ = other.size_;
-      bytes_ = other.bytes_;
-      for (std::size_t i = 0; i < inline_count(); ++i) {
-        new (slot(i)) zmq::message_t(std::move(*other.slot(i)));
-      }
-      other.destroy_inline();
-      other.rest_.clear();
-      other.size_ = 0;
-      other.bytes_ = 0;
+      take(other);
     }
     return *this;
   }
@@ -125,6 +107,19 @@ class Multipart {
   [[nodiscard]] const zmq::message_t* slot(std::size_t i) const {
     return std::launder(
         reinterpret_cast<const zmq::message_t*>(storage_ + i * sizeof(zmq::message_t)));
+  }
+  // Moves other's frames into this empty one and leaves other empty.
+  void take(Multipart& other) noexcept {
+    rest_ = std::move(other.rest_);
+    size_ = other.size_;
+    bytes_ = other.bytes_;
+    for (std::size_t i = 0; i < inline_count(); ++i) {
+      new (slot(i)) zmq::message_t(std::move(*other.slot(i)));
+    }
+    other.destroy_inline();
+    other.rest_.clear();
+    other.size_ = 0;
+    other.bytes_ = 0;
   }
   void destroy_inline() {
     // The caller resets size_ (and rest_).
