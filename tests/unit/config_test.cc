@@ -465,7 +465,7 @@ TEST_CASE("a misspelt key gets the close key suggested, a far one only the list"
         "unknown key (did you mean \"routes\"? known keys: http, log, routes, shutdown)");
   doc = base();
   doc["http"]["address"] = "127.0.0.1:1";
-  CHECK(error_problem(doc) == "unknown key (known keys: listen)");
+  CHECK(error_problem(doc) == "unknown key (known keys: admin, admin_token_file, listen)");
 }
 
 TEST_CASE("an override's misspelt value gets a suggestion naming its source") {
