@@ -13,7 +13,6 @@ Usage: check_alerts_generated.py SOURCE_DIR [PROMTOOL]
 Stdlib only; run with /usr/bin/python3.
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -21,17 +20,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_deploy import load_generator  # noqa: E402 - the one loader of the generator
+
 OTHER_JOB = "other-sidecar"
 # Series names a rule may select (metric names only; label names never look like these).
 SELECTED = re.compile(r"\b(tidepool_[a-zA-Z0-9_:]+|process_[a-zA-Z0-9_:]+|up)\b(\s*\{[^}]*\})?")
-
-
-def load_generator(src):
-    path = os.path.join(src, "deploy/prometheus/generate-alerts.py")
-    spec = importlib.util.spec_from_file_location("generate_alerts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def selectors_without_job(rules_text, job):
