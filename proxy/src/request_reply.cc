@@ -1,4 +1,4 @@
-// Request-reply mode: sequence frames, requests awaiting replies, reply delivery and retries
+// Request-reply mode: tagged routing ids, requests awaiting replies, reply delivery and retries
 // (request_reply.h).
 #include "tidepool/proxy/request_reply.h"
 
@@ -35,27 +35,30 @@ RequestReply::RequestReply(const ReplyConfig& replies, std::size_t backends)
 bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
                         Clock::time_point now, const QueuedMessage* origin) {
   const std::size_t frames = message.size();
-  // [routing id, sequence, rest of the envelope, "", body…]: the routing id is copied before
-  // libzmq takes it, the other frames after the first send proved there is room.
-  zmq::message_t routing_id = protocol::held_copy(message[0]);
-  if (zmq_msg_send(message[0].handle(), socket.handle(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+  // Held as received: reference-counted handles, no byte copy (settle() copies what waits).
+  PendingRequest pending(now, backend);
+  for (std::size_t i = 0; i < frames; ++i) pending.request.push_back(protocol::shared_copy(message[i]));
+  if (origin != nullptr) {
+    pending.spool_sequence = origin->spool_sequence;
+    pending.orphan = origin->replayed && names_a_connection(message.frame_view(0));
+  }
+  const PendingRequests::Tag tag = pending_.insert(std::move(pending));
+  // [routing id + tag, rest of the envelope, "", body…]. Routing ids up to 25 bytes make a
+  // frame libzmq stores inline (no allocation).
+  const std::string_view id = message.frame_view(0);
+  zmq::message_t tagged(id.size() + sizeof tag);
+  std::memcpy(tagged.data(), id.data(), id.size());
+  std::memcpy(static_cast<char*>(tagged.data()) + id.size(), &tag, sizeof tag);
+  const int more = frames > 1 ? ZMQ_SNDMORE : 0;
+  if (zmq_msg_send(tagged.handle(), socket.handle(), more | ZMQ_DONTWAIT) < 0) {
+    pending_.erase(tag);
     if (zmq_errno() == EAGAIN) return false;
     throw zmq::error_t();
   }
-  const std::uint64_t sequence = ++next_sequence_;
-  PendingRequest pending{{}, now, backend};
-  if (origin != nullptr) {
-    pending.spool_sequence = origin->spool_sequence;
-    pending.orphan = origin->replayed && names_a_connection(routing_id.to_string_view());
-  }
-  pending.request.push_back(std::move(routing_id));
-  socket.send(zmq::buffer(&sequence, sizeof sequence), zmq::send_flags::sndmore);
+  // Once the first frame is in, libzmq takes the rest of the message whole.
   for (std::size_t i = 1; i < frames; ++i) {
-    // Held until the reply comes: small frames get bytes of their own (multipart.h).
-    pending.request.push_back(protocol::held_copy(message[i]));
     socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
-  pending_.emplace(sequence, std::move(pending));
   per_backend_[backend] += 1;
   return true;
 }
@@ -64,26 +67,28 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
                                     Clock::time_point now) {
   using Kind = ReplyOutcome::Kind;
   ReplyOutcome outcome;
-  // Expected: [routing id, sequence (8 bytes), rest of the envelope, "", body…].
-  std::uint64_t sequence = 0;
-  if (reply.size() < 4 || reply[1].size() != sizeof sequence) {
+  // Expected: [routing id + tag (8 bytes), rest of the envelope, "", body…]. A routing id is
+  // never empty, so a first frame of 8 bytes or fewer is not one tidepool sent.
+  PendingRequests::Tag tag = 0;
+  const std::size_t tagged_size = reply.empty() ? 0 : reply[0].size();
+  if (reply.size() < 3 || tagged_size <= sizeof tag) {
     outcome.kind = Kind::kNoSequence;
     return outcome;
   }
-  std::memcpy(&sequence, reply[1].data(), sizeof sequence);
-  const auto pending = pending_.find(sequence);
-  if (pending == pending_.end()) {
+  const std::size_t id_size = tagged_size - sizeof tag;
+  std::memcpy(&tag, static_cast<const char*>(reply[0].data()) + id_size, sizeof tag);
+  const PendingRequest* pending = pending_.find(tag);
+  if (pending == nullptr) {
     outcome.kind = Kind::kDuplicate;
     return outcome;
   }
-  outcome.took = now - pending->second.sent;
-  outcome.spool_sequence = pending->second.spool_sequence;
-  const bool orphan = pending->second.orphan;
-  erase(pending);
+  outcome.took = now - pending->sent;
+  outcome.spool_sequence = pending->spool_sequence;
+  const bool orphan = pending->orphan;
+  erase(tag, pending->backend);
   protocol::Multipart to_client;
-  for (std::size_t i = 0; i < reply.size(); ++i) {
-    if (i != 1) to_client.push_back(std::move(reply[i]));
-  }
+  to_client.push_back(zmq::message_t(reply[0].data(), id_size));
+  for (std::size_t i = 1; i < reply.size(); ++i) to_client.push_back(std::move(reply[i]));
   if (!protocol::split_envelope(to_client)) {
     outcome.kind = Kind::kNoDelimiter;
     return outcome;
@@ -123,32 +128,24 @@ ReplyQueues::DrainOutcome RequestReply::retry(zmq::socket_t& frontend, Clock::ti
 }
 
 std::vector<PendingRequest> RequestReply::take_unanswered(std::size_t backend) {
-  std::vector<PendingRequest> lost;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.backend != backend) {
-      ++it;
-      continue;
-    }
-    lost.push_back(std::move(it->second));
-    auto next = std::next(it);
-    erase(it);
-    it = next;
-  }
+  std::vector<PendingRequest> lost =
+      pending_.take_if([backend](const PendingRequest& p) { return p.backend == backend; });
+  per_backend_[backend] -= lost.size();
   return lost;
 }
 
 std::vector<std::uint64_t> RequestReply::expire(Clock::time_point now, Clock::duration timeout) {
   std::vector<std::uint64_t> expired;
-  while (!pending_.empty() && now - pending_.begin()->second.sent > timeout) {
-    expired.push_back(pending_.begin()->second.spool_sequence);
-    erase(pending_.begin());
+  while (!pending_.empty() && now - pending_.oldest().sent > timeout) {
+    expired.push_back(pending_.oldest().spool_sequence);
+    erase(pending_.oldest_tag(), pending_.oldest().backend);
   }
   return expired;
 }
 
-void RequestReply::erase(Pending::iterator it) {
-  per_backend_[it->second.backend] -= 1;
-  pending_.erase(it);
+void RequestReply::erase(PendingRequests::Tag tag, std::size_t backend) {
+  per_backend_[backend] -= 1;
+  pending_.erase(tag);
 }
 
 }  // namespace tidepool::proxy

@@ -18,13 +18,19 @@ namespace tidepool::protocol {
 // their own. What is held for long is copied out first (held_copy(), PackedFifo).
 inline constexpr std::size_t kSharedBufferMax = 8192;
 
+// A second handle on `frame`'s payload, reference-counted (no byte copy; libzmq copies the
+// few bytes of a frame it stores inline). It keeps a shared read buffer alive like the frame.
+inline zmq::message_t shared_copy(const zmq::message_t& frame) {
+  zmq::message_t copy;
+  copy.copy(const_cast<zmq::message_t&>(frame));  // zmq_msg_copy leaves its source as it was
+  return copy;
+}
+
 // A copy of `frame` to hold for long: its own bytes when it may point into a shared read
-// buffer, else a reference-counted handle on the same payload (no byte copy).
+// buffer, else a shared_copy().
 inline zmq::message_t held_copy(const zmq::message_t& frame) {
   if (frame.size() <= kSharedBufferMax) return {frame.data(), frame.size()};
-  zmq::message_t copy;
-  copy.copy(const_cast<zmq::message_t&>(frame));
-  return copy;
+  return shared_copy(frame);
 }
 
 // One whole ZeroMQ message: every frame, routing envelope included. Move-only, so a message

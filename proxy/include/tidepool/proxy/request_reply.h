@@ -1,5 +1,5 @@
-// Request-reply mode's own state: the sequence frame each forwarded request carries, the
-// requests awaiting their reply (to send again when a backend peer is lost, or give up on),
+// Request-reply mode's own state: the tag each forwarded request carries, the requests
+// awaiting their reply (to send again when a backend peer is lost, or give up on),
 // each backend socket's share of them, and replies on their way back to clients, with the
 // per-client FIFOs that let one client stop reading without stalling the others.
 //
@@ -8,30 +8,18 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
+#include "tidepool/proxy/pending_requests.h"
 #include "tidepool/proxy/queue.h"
 #include "tidepool/proxy/reply_queues.h"
 #include "tidepool/proxy/sockets.h"
 
 namespace tidepool::proxy {
-
-// A forwarded request whose reply has not come.
-struct PendingRequest {
-  protocol::Multipart request;  // as received (no sequence frame), in buffers of its own
-  Clock::time_point sent;
-  std::size_t backend = 0;  // the backend socket it went through: a loss there sends it again
-  std::uint64_t spool_sequence = 0;
-  // Accepted by an earlier process from a client whose routing id libzmq assigned: that id
-  // named a connection to the old process, and a client of this one may hold it now, so the
-  // reply has no rightful client (counted as unroutable, never sent).
-  bool orphan = false;
-};
 
 // What became of one message read from the backend.
 struct ReplyOutcome {
@@ -41,7 +29,7 @@ struct ReplyOutcome {
     kUnroutable,   // its client has gone
     kOrphan,       // its request came from before a restart, from a connection-named client
     kDuplicate,    // answered already (the request was sent twice after a loss): ignored
-    kNoSequence,   // not the envelope tidepool sent (routing id, sequence, …, delimiter)
+    kNoSequence,   // not the envelope tidepool sent (routing id and tag, …, delimiter)
     kNoDelimiter,  // the envelope lost its empty delimiter frame
   };
   Kind kind = Kind::kDelivered;
@@ -56,8 +44,9 @@ class RequestReply {
  public:
   RequestReply(const ReplyConfig& replies, std::size_t backends);
 
-  // Sends `message` ([routing id, envelope…, "", body…]) through `socket` with a sequence frame
-  // after the routing id, and keeps a copy until its reply comes. False when the socket would
+  // Sends `message` ([routing id, envelope…, "", body…]) through `socket` with its pending
+  // request's tag appended to the routing id frame (8 bytes, so the backend hop carries no
+  // frame more than the client's), and holds the request until its reply comes. False when the socket would
   // block (nothing was sent). `origin` is the queued message it came from, if any.
   bool send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
             Clock::time_point now, const QueuedMessage* origin);
@@ -76,6 +65,9 @@ class RequestReply {
   // Gives up on requests sent before now - timeout; returns their spool sequences.
   std::vector<std::uint64_t> expire(Clock::time_point now, Clock::duration timeout);
 
+  // Gives requests that have waited a while buffers of their own (PendingRequests::settle()).
+  void settle(Clock::time_point now) { pending_.settle(now); }
+
   [[nodiscard]] std::size_t in_flight() const { return pending_.size(); }
   [[nodiscard]] std::size_t in_flight(std::size_t backend) const { return per_backend_[backend]; }
   [[nodiscard]] ReplyQueues& replies() { return replies_; }
@@ -84,12 +76,10 @@ class RequestReply {
   [[nodiscard]] bool idle() const { return pending_.empty() && replies_.empty(); }
 
  private:
-  using Pending = std::map<std::uint64_t, PendingRequest>;  // by sequence, i.e. by send time
-  void erase(Pending::iterator it);
+  void erase(PendingRequests::Tag tag, std::size_t backend);
 
-  Pending pending_;
+  PendingRequests pending_;
   std::vector<std::size_t> per_backend_;  // pending_ entries per backend socket
-  std::uint64_t next_sequence_ = 0;
   ReplyQueues replies_;
   Clock::duration retry_interval_{};  // grows while no waiting reply can be delivered
   Clock::time_point next_retry_;

@@ -1,0 +1,150 @@
+// PendingRequests, grouped by property: a tag finds its request and nothing else, ever; the
+// order is send order; held frames are references until they settle, by age or by count.
+#include "tidepool/proxy/pending_requests.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using tidepool::protocol::Multipart;
+using tidepool::proxy::Clock;
+using tidepool::proxy::PendingRequest;
+using tidepool::proxy::PendingRequests;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A request whose body is 64 bytes (above what libzmq stores inline, so a shared copy shares
+// the payload's address), tagged by `name` at its start.
+Multipart body(const std::string& name) {
+  Multipart m;
+  m.push_back(std::string_view("id"));
+  m.push_back(std::string_view(""));
+  m.push_back(std::string_view(name + std::string(64 - name.size(), '.')));
+  return m;
+}
+
+// What RequestReply::send() holds: shared copies of the message's frames.
+PendingRequest held(const Multipart& message, Clock::time_point sent, std::size_t backend = 0) {
+  PendingRequest p(sent, backend);
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    p.request.push_back(tidepool::protocol::shared_copy(message[i]));
+  }
+  return p;
+}
+
+std::string name_of(const PendingRequest& p) {
+  const std::string_view b = p.request.frame_view(2);
+  return std::string(b.substr(0, b.find('.')));
+}
+
+}  // namespace
+
+TEST_CASE("a tag finds its request, and once the request is gone, nothing, also in a reused slot") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  const Multipart a = body("a");
+  const auto tag_a = pending.insert(held(a, now));
+  REQUIRE(pending.find(tag_a) != nullptr);
+  CHECK(name_of(*pending.find(tag_a)) == "a");
+  CHECK(pending.find(0) == nullptr);
+  CHECK(pending.find(tag_a + 1) == nullptr);  // a slot that does not exist
+  pending.erase(tag_a);
+  CHECK(pending.find(tag_a) == nullptr);
+  CHECK(pending.empty());
+
+  const Multipart b = body("b");
+  const auto tag_b = pending.insert(held(b, now));
+  CHECK((tag_b & 0xffffffffU) == (tag_a & 0xffffffffU));  // the same slot...
+  CHECK(tag_b != tag_a);                                   // ...in another use
+  CHECK(pending.find(tag_a) == nullptr);
+  REQUIRE(pending.find(tag_b) != nullptr);
+  CHECK(name_of(*pending.find(tag_b)) == "b");
+  pending.erase(tag_a);  // a stale tag erases nothing
+  CHECK(pending.size() == 1);
+}
+
+TEST_CASE("tags stay unique when the table is released after a burst") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  const Multipart m = body("x");
+  std::vector<PendingRequests::Tag> tags;
+  for (int i = 0; i < 5000; ++i) tags.push_back(pending.insert(held(m, now)));
+  for (const auto tag : tags) pending.erase(tag);
+  CHECK(pending.empty());
+  const auto fresh = pending.insert(held(m, now));
+  for (const auto tag : tags) CHECK(tag != fresh);
+  for (const auto tag : tags) CHECK(pending.find(tag) == nullptr);
+}
+
+TEST_CASE("the oldest is the first sent, and take_if hands back its matches oldest first") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  std::vector<PendingRequests::Tag> tags;
+  for (int i = 0; i < 6; ++i) {
+    tags.push_back(pending.insert(
+        held(body("r" + std::to_string(i)), now + std::chrono::milliseconds(i),
+             static_cast<std::size_t>(i % 2))));
+  }
+  pending.erase(tags[0]);
+  pending.erase(tags[3]);
+  CHECK(name_of(pending.oldest()) == "r1");
+  CHECK(pending.oldest_tag() == tags[1]);
+
+  const auto taken = pending.take_if([](const PendingRequest& p) { return p.backend == 0; });
+  REQUIRE(taken.size() == 2);
+  CHECK(name_of(taken[0]) == "r2");
+  CHECK(name_of(taken[1]) == "r4");
+  CHECK(pending.size() == 2);
+  CHECK(name_of(pending.oldest()) == "r1");
+  pending.erase(tags[1]);
+  CHECK(name_of(pending.oldest()) == "r5");
+  CHECK(pending.find(tags[2]) == nullptr);
+}
+
+TEST_CASE("held frames share the received payload until they settle, then have their own") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  const Multipart a = body("a");
+  const Multipart b = body("b");
+  const auto tag_a = pending.insert(held(a, now));
+  const auto tag_b = pending.insert(held(b, now + 60ms));
+  CHECK(pending.unsettled() == 2);
+  CHECK(pending.find(tag_a)->request[2].data() == a[2].data());
+
+  pending.settle(now + PendingRequests::kUnsettledMaxAge);  // a has waited long enough, b not
+  CHECK(pending.unsettled() == 1);
+  CHECK(pending.find(tag_a)->request[2].data() != a[2].data());
+  CHECK(name_of(*pending.find(tag_a)) == "a");  // same bytes, its own
+  CHECK(pending.find(tag_b)->request[2].data() == b[2].data());
+
+  // Erasing the oldest unsettled one moves the settling on to the next.
+  const Multipart c = body("c");
+  const auto tag_c = pending.insert(held(c, now + 70ms));
+  pending.erase(tag_b);
+  CHECK(pending.unsettled() == 1);
+  pending.settle(now + 70ms + PendingRequests::kUnsettledMaxAge);
+  CHECK(pending.unsettled() == 0);
+  CHECK(pending.find(tag_c)->request[2].data() != c[2].data());
+}
+
+TEST_CASE("no more than kUnsettledMax requests hold received buffers, however young") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  const Multipart m = body("m");
+  std::vector<PendingRequests::Tag> tags;
+  for (std::size_t i = 0; i < PendingRequests::kUnsettledMax + 10; ++i) {
+    tags.push_back(pending.insert(held(m, now)));
+  }
+  CHECK(pending.unsettled() == PendingRequests::kUnsettledMax);
+  CHECK(pending.find(tags.front())->request[2].data() != m[2].data());  // the oldest settled
+  CHECK(pending.find(tags.back())->request[2].data() == m[2].data());
+
+  // take_if gives its requests their own bytes: they may wait in the queue.
+  const auto taken = pending.take_if([](const PendingRequest&) { return true; });
+  REQUIRE(taken.size() == tags.size());
+  for (const auto& p : taken) CHECK(p.request[2].data() != m[2].data());
+  CHECK(pending.unsettled() == 0);
+}
