@@ -43,7 +43,9 @@ class Multipart {
  public:
   static constexpr std::size_t kInlineFrames = 4;
 
-  Multipart() = default;
+  // User-provided, so that value-initialisation (Multipart{}) does not zero the inline storage
+  // first: 256 bytes of rep stos on every message.
+  Multipart() noexcept {}  // NOLINT(modernize-use-equals-default)
   // Moves only the frames it holds: a message is moved several times between socket, queue
   // and socket, and most of its inline slots are empty.
   Multipart(Multipart&& other) noexcept { take(other); }
