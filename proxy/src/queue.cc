@@ -36,6 +36,8 @@ void MessageQueue::pack_oldest_recent() {
 
 void MessageQueue::settle(Clock::time_point now) {
   while (!recent_.empty() && now - recent_.front().enqueued >= kRecentMaxAge) pack_oldest_recent();
+  recent_.trim();
+  put_back_.trim();
 }
 
 OfferResult MessageQueue::offer(protocol::Multipart&& message, Clock::time_point now,
@@ -135,11 +137,12 @@ std::pair<std::size_t, std::size_t> MessageQueue::remove_spooled_after(std::uint
 std::pair<std::size_t, std::size_t> MessageQueue::clear(std::size_t* spooled) {
   std::pair<std::size_t, std::size_t> dropped{size(), bytes_};
   if (spooled != nullptr) {
-    const auto with_sequence = [](const auto& e) { return e.spool_sequence != 0; };
-    *spooled =
-        packed_.spooled() +
-        static_cast<std::size_t>(std::count_if(put_back_.begin(), put_back_.end(), with_sequence) +
-                                 std::count_if(recent_.begin(), recent_.end(), with_sequence));
+    const auto spooled_in = [](const Ring<QueuedMessage>& whole) {
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < whole.size(); ++i) if (whole[i].spool_sequence != 0) ++n;
+      return n;
+    };
+    *spooled = packed_.spooled() + spooled_in(put_back_) + spooled_in(recent_);
   }
   put_back_.clear();
   packed_.clear();

@@ -5,13 +5,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
 #include "tidepool/proxy/packed_fifo.h"
 #include "tidepool/proxy/queued_message.h"
+#include "tidepool/proxy/ring.h"
 
 namespace tidepool::proxy {
 
@@ -47,8 +47,8 @@ class MessageQueue {
   QueuedMessage pop();
   // Puts a message back at the head (a send that would block after all). Never refused.
   void push_front(QueuedMessage&& message);
-  // Packs the recent messages that have waited kRecentMaxAge (the route calls it on its
-  // housekeeping timer).
+  // Packs the recent messages that have waited kRecentMaxAge, and gives back the memory of
+  // empty regions (the route calls it on its housekeeping timer).
   void settle(Clock::time_point now);
 
   // Drops the head while it is older than `ttl`; returns {messages, bytes} dropped. When
@@ -92,11 +92,11 @@ class MessageQueue {
 
   // Three regions, in queue order. Messages put back at the head (push_front): few, and about
   // to be sent, so kept whole.
-  std::deque<QueuedMessage> put_back_;
+  Ring<QueuedMessage> put_back_;
   // Older arrivals, packed (packed_fifo.h).
   PackedFifo packed_;
   // The newest arrivals, as received (kRecentMax).
-  std::deque<QueuedMessage> recent_;
+  Ring<QueuedMessage> recent_;
   std::size_t bytes_ = 0;
   std::size_t max_messages_;
   std::size_t max_bytes_;
