@@ -229,7 +229,7 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   // Fast path: nothing queued ahead of it, so sending now cannot reorder.
   if (queue_.empty() && can_forward(now) && forward(message, now, nullptr)) {
     spool_forwarded(0);  // it pushes spooled messages before it out of libzmq's pipes
-    metrics_.queue_wait.observe(0);
+    metrics_.queue_wait.observe_zero();
     return;
   }
   // With a spool its record is written now, durable once commit_spool() has synced the whole
@@ -284,14 +284,15 @@ bool Route::send_request(std::size_t backend, protocol::Multipart& message, Cloc
 }
 
 bool Route::send_message(Backend& backend, protocol::Multipart& message, Clock::time_point now) {
+  if (!correlation_) return send_multipart(backend.socket, message) == SendResult::kSent;
   const std::size_t frames = message.size();
   // The body moves into libzmq with the send; a reference-counted handle on it (no byte
   // copy) lets the correlation key be read once the send succeeded, not on every attempt
   // that finds the backend full (a 9 MB body takes ~12 ms to scan).
   zmq::message_t body;
-  if (correlation_) body.copy(message[frames - 1]);
+  body.copy(message[frames - 1]);
   if (send_multipart(backend.socket, message) != SendResult::kSent) return false;
-  if (correlation_ && correlation_->note_request(body.to_string_view(), now)) {
+  if (correlation_->note_request(body.to_string_view(), now)) {
     counters_.correlation_timeouts += 1;
   }
   return true;

@@ -99,11 +99,13 @@ class Backends {
   // returned. `eligible(index)` adds the caller's conditions (a share of max_in_flight).
   template <typename Eligible, typename Send>
   std::optional<std::size_t> send_round_robin(const Eligible& eligible, const Send& send) {
-    for (std::size_t tried = 0; tried < sockets_.size(); ++tried) {
-      const std::size_t index = (next_ + tried) % sockets_.size();
+    // Indices wrap by compare, not `%`: a division per message shows in the profile.
+    const std::size_t count = sockets_.size();
+    std::size_t index = next_;
+    for (std::size_t tried = 0; tried < count; ++tried, index = index + 1 == count ? 0 : index + 1) {
       if (!sockets_[index].can_take() || !eligible(index)) continue;
       if (!send(index)) continue;
-      next_ = (index + 1) % sockets_.size();
+      next_ = index + 1 == count ? 0 : index + 1;
       return index;
     }
     return std::nullopt;
