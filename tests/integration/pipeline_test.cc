@@ -249,6 +249,38 @@ TEST_CASE("overflow policies: drop-newest refuses, drop-oldest evicts, block pus
   }
 }
 
+// tidepool reads its frontend in batches (route.cc, kHandleBatch); under `block` a batch stops
+// where the queue would be full, so both bounds hold as they did for one message at a time.
+TEST_CASE("block: a burst read in batches stops at the byte bound, not past it") {
+  const Labels jobs{{"route", "jobs"}};
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  // 100-byte messages: 7 fill 700 bytes; the count bound (1000) is far away.
+  route["queue"] = {{"max_messages", 1000}, {"max_bytes", 700}, {"max_message_bytes", 700},
+                    {"overflow", "block"}};
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  zmq::context_t context;
+  auto client = connect_socket(context, zmq::socket_type::push, front);
+  for (int i = 0; i < 200; ++i) {
+    std::string body = numbered(i);
+    body.resize(100, '.');
+    client.send(zmq::buffer(body));
+  }
+  REQUIRE(tidepool.wait_metric("tidepool_queue_bytes", jobs, 700));
+  CHECK(tidepool.metric("tidepool_received_messages_total", jobs) == 7);
+  CHECK(tidepool.metric("tidepool_queue_messages", jobs) == 7);
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
+  for (int i = 0; i < 200; ++i) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    CHECK(number_of(message) == i);
+  }
+  CHECK(tidepool.metric("tidepool_dropped_messages_total",
+                        {{"reason", "queue_full"}, {"route", "jobs"}}) == 0);
+}
+
 TEST_CASE("ttl: messages older than ttl_ms are dropped as expired, younger ones delivered") {
   const int front = free_port();
   const int back = free_port();

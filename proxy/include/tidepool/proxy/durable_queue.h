@@ -96,6 +96,9 @@ class DurableQueue {
   [[nodiscard]] bool empty() const { return queue_.empty(); }
   [[nodiscard]] std::size_t size() const { return queue_.size(); }
   [[nodiscard]] bool full() const { return queue_.full(); }
+  [[nodiscard]] bool full_after(std::size_t messages, std::size_t bytes) const {
+    return queue_.full_after(messages, bytes);
+  }
   // nullptr without a spool.
   [[nodiscard]] const Spool* spool() const { return spool_.get(); }
 

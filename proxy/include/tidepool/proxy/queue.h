@@ -71,6 +71,10 @@ class MessageQueue {
   [[nodiscard]] std::size_t max_bytes() const { return max_bytes_; }
   // At or over a bound: `block` stops reading, the other policies make room or refuse.
   [[nodiscard]] bool full() const { return size() >= max_messages_ || bytes_ >= max_bytes_; }
+  // Whether it would be full() with `messages` more of `bytes` in all.
+  [[nodiscard]] bool full_after(std::size_t messages, std::size_t bytes) const {
+    return size() + messages >= max_messages_ || bytes_ + bytes >= max_bytes_;
+  }
   [[nodiscard]] std::optional<Clock::time_point> oldest() const;
 
  private:
