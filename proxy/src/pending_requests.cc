@@ -3,7 +3,7 @@
 
 namespace tidepool::proxy {
 
-PendingRequests::Tag PendingRequests::insert(PendingRequest&& request) {
+PendingRequests::Emplaced PendingRequests::emplace(Clock::time_point sent, std::size_t backend) {
   std::uint32_t index = 0;
   if (!free_.empty()) {
     index = free_.back();
@@ -15,7 +15,11 @@ PendingRequests::Tag PendingRequests::insert(PendingRequest&& request) {
   // Uses count from 1 and skip 0 when they wrap, so that no tag is 0 (a free slot's).
   if (++uses_ == 0) uses_ = 1;
   Slot& slot = slots_[index];
-  slot.request = std::move(request);
+  // A free slot's request holds no frames (release() cleared them).
+  slot.request.sent = sent;
+  slot.request.backend = backend;
+  slot.request.spool_sequence = 0;
+  slot.request.orphan = false;
   slot.tag = (static_cast<Tag>(uses_) << 32) | index;
   slot.settled = false;
   slot.older = newest_;
@@ -26,7 +30,7 @@ PendingRequests::Tag PendingRequests::insert(PendingRequest&& request) {
   if (oldest_unsettled_ == kNone) oldest_unsettled_ = index;
   ++size_;
   if (++unsettled_count_ > kUnsettledMax) settle_oldest_unsettled();
-  return slot.tag;
+  return {slot.tag, slot.request};
 }
 
 PendingRequest* PendingRequests::find(Tag tag) {

@@ -35,14 +35,14 @@ RequestReply::RequestReply(const ReplyConfig& replies, std::size_t backends)
 bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
                         Clock::time_point now, const QueuedMessage* origin) {
   const std::size_t frames = message.size();
-  // Held as received: reference-counted handles, no byte copy (settle() copies what waits).
-  PendingRequest pending(now, backend);
-  for (std::size_t i = 0; i < frames; ++i) pending.request.push_back(protocol::shared_copy(message[i]));
+  // Held as received, built in its slot: reference-counted handles, no byte copy (settle()
+  // copies what waits).
+  const auto [tag, pending] = pending_.emplace(now, backend);
+  for (std::size_t i = 0; i < frames; ++i) pending.request.push_back_shared(message[i]);
   if (origin != nullptr) {
     pending.spool_sequence = origin->spool_sequence;
     pending.orphan = origin->replayed && names_a_connection(message.frame_view(0));
   }
-  const PendingRequests::Tag tag = pending_.insert(std::move(pending));
   // [routing id + tag, rest of the envelope, "", body…]. Routing ids up to 25 bytes make a
   // frame libzmq stores inline (no allocation).
   const std::string_view id = message.frame_view(0);
@@ -86,9 +86,9 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
   outcome.spool_sequence = pending->spool_sequence;
   const bool orphan = pending->orphan;
   erase(tag, pending->backend);
-  protocol::Multipart to_client;
-  to_client.push_back(zmq::message_t(reply[0].data(), id_size));
-  for (std::size_t i = 1; i < reply.size(); ++i) to_client.push_back(std::move(reply[i]));
+  // The reply goes on as it came, its first frame untagged: no frame moved to a new message.
+  protocol::Multipart& to_client = reply;
+  to_client.replace(0, to_client.frame_view(0).substr(0, id_size));
   if (!protocol::split_envelope(to_client)) {
     outcome.kind = Kind::kNoDelimiter;
     return outcome;

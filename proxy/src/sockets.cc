@@ -148,16 +148,21 @@ SendResult send_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
 }
 
 bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
-  zmq::message_t frame;
-  if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
-  bool more = frame.more();
-  message.push_back(std::move(frame));
+  // Each frame is received in its slot of `message` (Multipart::receive_back()).
+  bool more = false;
+  const bool got = message.receive_back([&](zmq::message_t& frame) {
+    if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+    more = frame.more();
+    return true;
+  });
+  if (!got) return false;
   // libzmq delivers a multipart message atomically: the rest is already here.
   while (more) {
-    zmq::message_t next;
-    (void)socket.recv(next, zmq::recv_flags::none);
-    more = next.more();
-    message.push_back(std::move(next));
+    message.receive_back([&](zmq::message_t& frame) {
+      (void)socket.recv(frame, zmq::recv_flags::none);
+      more = frame.more();
+      return true;
+    });
   }
   return true;
 }

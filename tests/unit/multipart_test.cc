@@ -61,3 +61,46 @@ TEST_CASE("own_buffers replaces small frames and keeps their content") {
   CHECK(m[1].size() == 0);
   CHECK(m.bytes() == 64);
 }
+
+TEST_CASE("push_back_shared shares the payload and counts its bytes, past the inline frames too") {
+  const std::string big(100, 'p');  // above libzmq's inline size: a shared copy shares it
+  zmq::message_t frame(big.data(), big.size());
+  Multipart m;
+  for (std::size_t i = 0; i < Multipart::kInlineFrames + 2; ++i) m.push_back_shared(frame);
+  CHECK(m.size() == Multipart::kInlineFrames + 2);
+  CHECK(m.bytes() == (Multipart::kInlineFrames + 2) * big.size());
+  CHECK(m[0].data() == frame.data());
+  CHECK(m[Multipart::kInlineFrames + 1].data() == frame.data());
+  CHECK(frame.to_string_view() == big);  // the source is left as it was
+}
+
+TEST_CASE("receive_back appends what it received, and nothing when receiving fails") {
+  Multipart m;
+  for (std::size_t i = 0; i < Multipart::kInlineFrames + 1; ++i) {
+    CHECK(m.receive_back([&](zmq::message_t& frame) {
+      frame.rebuild(std::string(i + 1, 'r').data(), i + 1);
+      return true;
+    }));
+  }
+  CHECK_FALSE(m.receive_back([](zmq::message_t&) { return false; }));  // past the inline frames
+  CHECK(m.size() == Multipart::kInlineFrames + 1);
+  CHECK(m.frame_view(Multipart::kInlineFrames) == std::string(Multipart::kInlineFrames + 1, 'r'));
+  m.clear();
+  CHECK_FALSE(m.receive_back([](zmq::message_t&) { return false; }));
+  CHECK(m.empty());
+  CHECK(m.bytes() == 0);
+  m.push_back(std::string_view("after"));
+  CHECK(m.frame_view(0) == "after");
+}
+
+TEST_CASE("replace puts a frame in place, from its own bytes too, and keeps the byte count") {
+  Multipart m;
+  m.push_back(std::string_view("client-id+tag123"));  // stored inline by libzmq
+  m.push_back(std::string_view(""));
+  m.push_back(std::string_view("body"));
+  m.replace(0, m.frame_view(0).substr(0, 9));  // a view into the frame it replaces
+  CHECK(m.frame_view(0) == "client-id");
+  CHECK(m.size() == 3);
+  CHECK(m.bytes() == 9 + 4);
+  CHECK(m.frame_view(2) == "body");
+}

@@ -26,13 +26,12 @@ Multipart body(const std::string& name) {
   return m;
 }
 
-// What RequestReply::send() holds: shared copies of the message's frames.
-PendingRequest held(const Multipart& message, Clock::time_point sent, std::size_t backend = 0) {
-  PendingRequest p(sent, backend);
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    p.request.push_back(tidepool::protocol::shared_copy(message[i]));
-  }
-  return p;
+// What RequestReply::send() does: a slot holding shared copies of the message's frames.
+PendingRequests::Tag hold(PendingRequests& pending, const Multipart& message,
+                          Clock::time_point sent, std::size_t backend = 0) {
+  const auto [tag, request] = pending.emplace(sent, backend);
+  for (std::size_t i = 0; i < message.size(); ++i) request.request.push_back_shared(message[i]);
+  return tag;
 }
 
 std::string name_of(const PendingRequest& p) {
@@ -46,7 +45,7 @@ TEST_CASE("a tag finds its request, and once the request is gone, nothing, also 
   PendingRequests pending;
   const auto now = Clock::now();
   const Multipart a = body("a");
-  const auto tag_a = pending.insert(held(a, now));
+  const auto tag_a = hold(pending, a, now);
   REQUIRE(pending.find(tag_a) != nullptr);
   CHECK(name_of(*pending.find(tag_a)) == "a");
   CHECK(pending.find(0) == nullptr);
@@ -56,9 +55,9 @@ TEST_CASE("a tag finds its request, and once the request is gone, nothing, also 
   CHECK(pending.empty());
 
   const Multipart b = body("b");
-  const auto tag_b = pending.insert(held(b, now));
+  const auto tag_b = hold(pending, b, now);
   CHECK((tag_b & 0xffffffffU) == (tag_a & 0xffffffffU));  // the same slot...
-  CHECK(tag_b != tag_a);                                   // ...in another use
+  CHECK(tag_b != tag_a);                                  // ...in another use
   CHECK(pending.find(tag_a) == nullptr);
   REQUIRE(pending.find(tag_b) != nullptr);
   CHECK(name_of(*pending.find(tag_b)) == "b");
@@ -66,15 +65,33 @@ TEST_CASE("a tag finds its request, and once the request is gone, nothing, also 
   CHECK(pending.size() == 1);
 }
 
+TEST_CASE("a reused slot starts empty: no frame, sequence or orphan mark of its last use") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  const auto first = pending.emplace(now, 1);
+  first.request.request.push_back(std::string_view("frame"));
+  first.request.spool_sequence = 42;
+  first.request.orphan = true;
+  pending.erase(first.tag);
+  const auto again = pending.emplace(now + 1ms, 0);
+  CHECK((again.tag & 0xffffffffU) == (first.tag & 0xffffffffU));  // the same slot
+  CHECK(again.request.request.empty());
+  CHECK(again.request.request.bytes() == 0);
+  CHECK(again.request.spool_sequence == 0);
+  CHECK_FALSE(again.request.orphan);
+  CHECK(again.request.backend == 0);
+  CHECK(again.request.sent == now + 1ms);
+}
+
 TEST_CASE("tags stay unique when the table is released after a burst") {
   PendingRequests pending;
   const auto now = Clock::now();
   const Multipart m = body("x");
   std::vector<PendingRequests::Tag> tags;
-  for (int i = 0; i < 5000; ++i) tags.push_back(pending.insert(held(m, now)));
+  for (int i = 0; i < 5000; ++i) tags.push_back(hold(pending, m, now));
   for (const auto tag : tags) pending.erase(tag);
   CHECK(pending.empty());
-  const auto fresh = pending.insert(held(m, now));
+  const auto fresh = hold(pending, m, now);
   for (const auto tag : tags) CHECK(tag != fresh);
   for (const auto tag : tags) CHECK(pending.find(tag) == nullptr);
 }
@@ -84,9 +101,8 @@ TEST_CASE("the oldest is the first sent, and take_if hands back its matches olde
   const auto now = Clock::now();
   std::vector<PendingRequests::Tag> tags;
   for (int i = 0; i < 6; ++i) {
-    tags.push_back(pending.insert(
-        held(body("r" + std::to_string(i)), now + std::chrono::milliseconds(i),
-             static_cast<std::size_t>(i % 2))));
+    tags.push_back(hold(pending, body("r" + std::to_string(i)), now + std::chrono::milliseconds(i),
+                        static_cast<std::size_t>(i % 2)));
   }
   pending.erase(tags[0]);
   pending.erase(tags[3]);
@@ -109,8 +125,8 @@ TEST_CASE("held frames share the received payload until they settle, then have t
   const auto now = Clock::now();
   const Multipart a = body("a");
   const Multipart b = body("b");
-  const auto tag_a = pending.insert(held(a, now));
-  const auto tag_b = pending.insert(held(b, now + 60ms));
+  const auto tag_a = hold(pending, a, now);
+  const auto tag_b = hold(pending, b, now + 60ms);
   CHECK(pending.unsettled() == 2);
   CHECK(pending.find(tag_a)->request[2].data() == a[2].data());
 
@@ -122,7 +138,7 @@ TEST_CASE("held frames share the received payload until they settle, then have t
 
   // Erasing the oldest unsettled one moves the settling on to the next.
   const Multipart c = body("c");
-  const auto tag_c = pending.insert(held(c, now + 70ms));
+  const auto tag_c = hold(pending, c, now + 70ms);
   pending.erase(tag_b);
   CHECK(pending.unsettled() == 1);
   pending.settle(now + 70ms + PendingRequests::kUnsettledMaxAge);
@@ -136,7 +152,7 @@ TEST_CASE("no more than kUnsettledMax requests hold received buffers, however yo
   const Multipart m = body("m");
   std::vector<PendingRequests::Tag> tags;
   for (std::size_t i = 0; i < PendingRequests::kUnsettledMax + 10; ++i) {
-    tags.push_back(pending.insert(held(m, now)));
+    tags.push_back(hold(pending, m, now));
   }
   CHECK(pending.unsettled() == PendingRequests::kUnsettledMax);
   CHECK(pending.find(tags.front())->request[2].data() != m[2].data());  // the oldest settled

@@ -18,8 +18,6 @@ namespace tidepool::proxy {
 struct PendingRequest {
   // Not an aggregate, for the reason QueuedMessage is not (queued_message.h).
   PendingRequest() noexcept {}  // NOLINT(modernize-use-equals-default): see above
-  PendingRequest(Clock::time_point sent_in, std::size_t backend_in) noexcept
-      : sent(sent_in), backend(backend_in) {}
 
   protocol::Multipart request;  // as received (no tag)
   Clock::time_point sent;
@@ -31,7 +29,7 @@ struct PendingRequest {
   bool orphan = false;
 };
 
-// Requests awaiting replies. insert() returns a tag, which travels with the request and comes
+// Requests awaiting replies. emplace() returns a tag, which travels with the request and comes
 // back with its reply: its low 32 bits are the slot, its high 32 bits that slot's use, so
 // find() is an index and a compare (no node allocation, no tree), and a tag whose request was
 // answered, requeued or given up finds nothing, even once its slot is in use again (a reply to
@@ -52,7 +50,14 @@ class PendingRequests {
   static constexpr std::size_t kUnsettledMax = 4096;
   static constexpr Clock::duration kUnsettledMaxAge = std::chrono::milliseconds(100);
 
-  Tag insert(PendingRequest&& request);
+  // A new, empty pending request sent at `sent` through `backend`, and its tag. The caller
+  // fills the request in place, so no Multipart is moved into the table; the reference holds
+  // until the next emplace().
+  struct Emplaced {
+    Tag tag;
+    PendingRequest& request;
+  };
+  Emplaced emplace(Clock::time_point sent, std::size_t backend);
   // The request `tag` names, or nullptr when it is not pending (never was, answered, given up).
   [[nodiscard]] PendingRequest* find(Tag tag);
   void erase(Tag tag);
