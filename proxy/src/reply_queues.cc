@@ -6,7 +6,7 @@
 namespace tidepool::proxy {
 
 void ReplyQueues::pop_front(Client& client) {
-  const std::size_t size = client.replies.front().reply.bytes();
+  const std::size_t size = client.replies.front().bytes;
   client.bytes -= size;
   bytes_ -= size;
   messages_ -= 1;
@@ -19,7 +19,7 @@ std::size_t ReplyQueues::push(protocol::Multipart&& reply, Clock::time_point now
   client.bytes += size;
   bytes_ += size;
   messages_ += 1;
-  client.replies.push_back({std::move(reply), now});
+  client.replies.push_back({std::move(reply), now, size});
   // The newest reply always stays: it is the one the client is most likely still waiting for.
   std::size_t dropped = 0;
   while (client.replies.size() > 1 &&

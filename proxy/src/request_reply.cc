@@ -59,6 +59,7 @@ bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Mu
   for (std::size_t i = 1; i < frames; ++i) {
     socket.send(message[i], i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
+  message.clear_sent(1);  // the untagged routing id was not sent
   per_backend_[backend] += 1;
   return true;
 }

@@ -144,6 +144,7 @@ SendResult send_multipart(zmq::socket_t& socket, protocol::Multipart& message) {
     if (i == 0 && zmq_errno() == EHOSTUNREACH) return SendResult::kUnroutable;
     throw zmq::error_t();
   }
+  message.clear_sent();
   return SendResult::kSent;
 }
 

@@ -113,6 +113,16 @@ class Multipart {
     bytes_ = 0;
   }
 
+  // Empties it once libzmq has sent frames [first, size()). zmq_msg_send() leaves a frame it
+  // sent empty, needing no zmq_msg_close() (zmq_msg_send(3)), so those are let go without a
+  // libzmq call each; frames before `first` are closed as clear() would.
+  void clear_sent(std::size_t first = 0) {
+    for (std::size_t i = 0; i < first && i < inline_count(); ++i) slot(i)->~message_t();
+    rest_.clear();
+    size_ = 0;
+    bytes_ = 0;
+  }
+
   [[nodiscard]] std::size_t size() const { return size_; }
   [[nodiscard]] bool empty() const { return size_ == 0; }
   // Payload bytes over all frames (what queue byte limits count).

@@ -102,7 +102,8 @@ class Backends {
     // Indices wrap by compare, not `%`: a division per message shows in the profile.
     const std::size_t count = sockets_.size();
     std::size_t index = next_;
-    for (std::size_t tried = 0; tried < count; ++tried, index = index + 1 == count ? 0 : index + 1) {
+    for (std::size_t tried = 0; tried < count;
+         ++tried, index = index + 1 == count ? 0 : index + 1) {
       if (!sockets_[index].can_take() || !eligible(index)) continue;
       if (!send(index)) continue;
       next_ = index + 1 == count ? 0 : index + 1;

@@ -58,6 +58,7 @@ class ReplyQueues {
   struct Waiting {
     protocol::Multipart reply;
     Clock::time_point since;
+    std::size_t bytes;  // the reply's, as counted on push (a sent reply is empty)
   };
   struct Client {
     std::deque<Waiting> replies;

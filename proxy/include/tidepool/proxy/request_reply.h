@@ -46,8 +46,9 @@ class RequestReply {
 
   // Sends `message` ([routing id, envelope…, "", body…]) through `socket` with its pending
   // request's tag appended to the routing id frame (8 bytes, so the backend hop carries no
-  // frame more than the client's), and holds the request until its reply comes. False when the socket would
-  // block (nothing was sent). `origin` is the queued message it came from, if any.
+  // frame more than the client's), holds the request until its reply comes, and leaves
+  // `message` empty. False when the socket would block (nothing was sent, `message` is as it
+  // was). `origin` is the queued message it came from, if any.
   bool send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
             Clock::time_point now, const QueuedMessage* origin);
 

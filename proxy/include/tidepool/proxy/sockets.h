@@ -46,7 +46,8 @@ void attach(zmq::socket_t& socket, const std::vector<std::string>& binds,
             std::vector<std::string>& endpoints);
 
 // Sends a whole message without blocking. Only the first frame can block or be unroutable:
-// once it is in, libzmq takes the rest of a started message. Other failures throw.
+// once it is in, libzmq takes the rest of a started message. Other failures throw. A sent
+// message is left empty.
 SendResult send_multipart(zmq::socket_t& socket, protocol::Multipart& message);
 // Appends the next whole message to `message`; false when none is waiting.
 bool recv_multipart(zmq::socket_t& socket, protocol::Multipart& message);
