@@ -38,7 +38,7 @@ bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Mu
   // Held as received, built in its slot: reference-counted handles, no byte copy (settle()
   // copies what waits).
   const auto [tag, pending] = pending_.emplace(now, backend);
-  for (std::size_t i = 0; i < frames; ++i) pending.request.push_back_shared(message[i]);
+  pending.request.share_frames_of(message);
   if (origin != nullptr) {
     pending.spool_sequence = origin->spool_sequence;
     pending.orphan = origin->replayed && names_a_connection(message.frame_view(0));
@@ -71,13 +71,13 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
   // Expected: [routing id + tag (8 bytes), rest of the envelope, "", body…]. A routing id is
   // never empty, so a first frame of 8 bytes or fewer is not one tidepool sent.
   PendingRequests::Tag tag = 0;
-  const std::size_t tagged_size = reply.empty() ? 0 : reply[0].size();
-  if (reply.size() < 3 || tagged_size <= sizeof tag) {
+  const std::string_view tagged = reply.empty() ? std::string_view{} : reply.frame_view(0);
+  if (reply.size() < 3 || tagged.size() <= sizeof tag) {
     outcome.kind = Kind::kNoSequence;
     return outcome;
   }
-  const std::size_t id_size = tagged_size - sizeof tag;
-  std::memcpy(&tag, static_cast<const char*>(reply[0].data()) + id_size, sizeof tag);
+  const std::size_t id_size = tagged.size() - sizeof tag;
+  std::memcpy(&tag, tagged.data() + id_size, sizeof tag);
   const PendingRequest* pending = pending_.find(tag);
   if (pending == nullptr) {
     outcome.kind = Kind::kDuplicate;
@@ -89,7 +89,7 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
   erase(tag, pending->backend);
   // The reply goes on as it came, its first frame untagged: no frame moved to a new message.
   protocol::Multipart& to_client = reply;
-  to_client.replace(0, to_client.frame_view(0).substr(0, id_size));
+  to_client.replace(0, tagged.substr(0, id_size));
   if (!protocol::split_envelope(to_client)) {
     outcome.kind = Kind::kNoDelimiter;
     return outcome;
@@ -100,7 +100,7 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
   }
   // Behind the replies already waiting for this client, if any: each client gets its own in
   // order.
-  if (!replies_.waiting(protocol::routing_id(to_client))) {
+  if (replies_.empty() || !replies_.waiting(protocol::routing_id(to_client))) {
     const SendResult result = send_multipart(frontend, to_client);
     if (result == SendResult::kSent) return outcome;
     if (result == SendResult::kUnroutable) {

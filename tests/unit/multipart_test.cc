@@ -63,7 +63,7 @@ TEST_CASE("own_buffers replaces small frames and keeps their content") {
   CHECK(m.bytes() == 64);
 }
 
-TEST_CASE("push_back_shared shares the payload and counts its bytes, past the inline frames too") {
+TEST_CASE("push_back_shared, share_frames_of: the payload is shared and its bytes counted") {
   const std::string big(100, 'p');  // above libzmq's inline size: a shared copy shares it
   zmq::message_t frame(big.data(), big.size());
   Multipart m;
@@ -73,6 +73,15 @@ TEST_CASE("push_back_shared shares the payload and counts its bytes, past the in
   CHECK(m[0].data() == frame.data());
   CHECK(m[Multipart::kInlineFrames + 1].data() == frame.data());
   CHECK(frame.to_string_view() == big);  // the source is left as it was
+
+  Multipart all;
+  all.push_back(std::string_view("first"));
+  all.share_frames_of(m);
+  CHECK(all.size() == 1 + m.size());
+  CHECK(all.bytes() == 5 + m.bytes());
+  CHECK(all[1].data() == frame.data());
+  CHECK(all.frame_view(m.size()) == big);
+  CHECK(m.size() == Multipart::kInlineFrames + 2);  // other is left as it was
 }
 
 TEST_CASE("receive_back appends what it received, and nothing when receiving fails") {

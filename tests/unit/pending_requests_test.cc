@@ -30,7 +30,7 @@ Multipart body(const std::string& name) {
 PendingRequests::Tag hold(PendingRequests& pending, const Multipart& message,
                           Clock::time_point sent, std::size_t backend = 0) {
   const auto [tag, request] = pending.emplace(sent, backend);
-  for (std::size_t i = 0; i < message.size(); ++i) request.request.push_back_shared(message[i]);
+  request.request.share_frames_of(message);
   return tag;
 }
 

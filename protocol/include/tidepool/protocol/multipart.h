@@ -70,13 +70,18 @@ class Multipart {
     ++size_;
   }
   void push_back(std::string_view data) { push_back(zmq::message_t(data.data(), data.size())); }
-  // A shared_copy() of `frame`, made in its slot. This and receive_back() build a frame where
-  // it stays: every temporary message_t moved from costs libzmq an init and a close, which
-  // at two or three frames per hop were a tenth of the request-reply loop's time.
+  // A shared_copy() of `frame`, made in its slot. This, share_frames_of() and receive_back()
+  // build a frame where it stays: every temporary message_t moved from costs libzmq an init
+  // and a close, which at two or three frames per hop were a tenth of the request-reply
+  // loop's time.
   void push_back_shared(const zmq::message_t& frame) {
-    zmq::message_t& copy = emplace_back();
-    copy.copy(const_cast<zmq::message_t&>(frame));  // zmq_msg_copy leaves its source as it was
-    bytes_ += copy.size();
+    share(frame);
+    bytes_ += frame.size();
+  }
+  // push_back_shared() of each of other's frames, in order.
+  void share_frames_of(const Multipart& other) {
+    for (std::size_t i = 0; i < other.size(); ++i) share(other[i]);
+    bytes_ += other.bytes_;
   }
   // Appends the frame receive(zmq::message_t&) fills, in its slot; when receive returns false
   // nothing is appended. Returns what receive returned.
@@ -93,8 +98,7 @@ class Multipart {
   // Replaces frame i by a frame holding `data`, which may point into frame i itself.
   void replace(std::size_t i, std::string_view data) {
     zmq::message_t frame(data.data(), data.size());
-    bytes_ += frame.size();
-    bytes_ -= (*this)[i].size();
+    bytes_ = bytes_ - (*this)[i].size() + data.size();
     (*this)[i].swap(frame);
   }
 
@@ -152,6 +156,10 @@ class Multipart {
   [[nodiscard]] const zmq::message_t* slot(std::size_t i) const {
     return std::launder(
         reinterpret_cast<const zmq::message_t*>(storage_ + i * sizeof(zmq::message_t)));
+  }
+  // A shared copy of `frame` constructed at the end; bytes_ is the caller's to count.
+  void share(const zmq::message_t& frame) {
+    emplace_back().copy(const_cast<zmq::message_t&>(frame));  // zmq_msg_copy leaves its source
   }
   // An empty frame constructed at the end; bytes_ is the caller's to count.
   zmq::message_t& emplace_back() {
