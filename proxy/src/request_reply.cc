@@ -100,7 +100,7 @@ ReplyOutcome RequestReply::on_reply(zmq::socket_t& frontend, protocol::Multipart
   }
   // Behind the replies already waiting for this client, if any: each client gets its own in
   // order.
-  if (replies_.empty() || !replies_.waiting(protocol::routing_id(to_client))) {
+  if (!replies_.waiting(to_client)) {
     const SendResult result = send_multipart(frontend, to_client);
     if (result == SendResult::kSent) return outcome;
     if (result == SendResult::kUnroutable) {

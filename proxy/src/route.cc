@@ -286,8 +286,7 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now,
         return config_.request_reply() ? send_request(index, message, now, origin)
                                        : send_message(backends_[index], message, now);
       });
-  if (!sent_to) return false;
-  message.clear();
+  if (!sent_to) return false;  // else `message` was sent, and is left empty
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
   drain_limit_.took_one();

@@ -37,7 +37,7 @@ TEST_CASE("order: a client's replies leave in the order they came") {
   ReplyQueues queues(limits(10));
   const auto now = Clock::now();
   for (int i = 0; i < 5; ++i) queues.push(reply("a", std::to_string(i)), now);
-  CHECK(queues.waiting("a"));
+  CHECK(queues.waiting(reply("a", "next")));
   std::vector<std::string> sent;
   const auto outcome = queues.drain([&](Multipart& m) {
     sent.push_back(body_of(m));
@@ -46,7 +46,7 @@ TEST_CASE("order: a client's replies leave in the order they came") {
   CHECK(outcome.delivered == 5);
   CHECK(sent == std::vector<std::string>{"0", "1", "2", "3", "4"});
   CHECK(queues.empty());
-  CHECK_FALSE(queues.waiting("a"));
+  CHECK_FALSE(queues.waiting(reply("a", "next")));
 }
 
 TEST_CASE("isolation: a client that would block holds back only its own replies") {
@@ -64,8 +64,8 @@ TEST_CASE("isolation: a client that would block holds back only its own replies"
   });
   CHECK(outcome.delivered == 1);
   CHECK(sent["good"] == 1);
-  CHECK(queues.waiting("stuck"));
-  CHECK_FALSE(queues.waiting("good"));
+  CHECK(queues.waiting(reply("stuck", "next")));
+  CHECK_FALSE(queues.waiting(reply("good", "next")));
   CHECK(queues.messages() == 2);
   CHECK(queues.clients() == 1);
 }

@@ -15,7 +15,7 @@ namespace tidepool::protocol {
 // With zero-copy receive (libzmq's default, which tidepool keeps), libzmq 4.3's decoder hands
 // out frames that fit its 8 KiB read buffer (ZMQ_IN_BATCH_SIZE's default) as pointers into
 // it, and a frame held on to keeps the whole buffer alive; larger frames have an allocation of
-// their own. What is held for long is copied out first (held_copy(), PackedFifo).
+// their own. What is held for long is copied out first (held_copy(), own_buffers()).
 inline constexpr std::size_t kSharedBufferMax = 8192;
 
 // A second handle on `frame`'s payload, reference-counted (no byte copy; libzmq copies the
@@ -70,17 +70,14 @@ class Multipart {
     ++size_;
   }
   void push_back(std::string_view data) { push_back(zmq::message_t(data.data(), data.size())); }
-  // A shared_copy() of `frame`, made in its slot. This, share_frames_of() and receive_back()
-  // build a frame where it stays: every temporary message_t moved from costs libzmq an init
-  // and a close, which at two or three frames per hop were a tenth of the request-reply
-  // loop's time.
-  void push_back_shared(const zmq::message_t& frame) {
-    share(frame);
-    bytes_ += frame.size();
-  }
-  // push_back_shared() of each of other's frames, in order.
+  // Appends a shared_copy() of each of other's frames, in order, each made in its slot. This
+  // and receive_back() build a frame where it stays: every temporary message_t moved from
+  // costs libzmq an init and a close, which at two or three frames per hop were a tenth of the
+  // request-reply loop's time.
   void share_frames_of(const Multipart& other) {
-    for (std::size_t i = 0; i < other.size(); ++i) share(other[i]);
+    for (std::size_t i = 0; i < other.size(); ++i) {
+      emplace_back().copy(const_cast<zmq::message_t&>(other[i]));  // zmq_msg_copy: no change
+    }
     bytes_ += other.bytes_;
   }
   // Appends the frame receive(zmq::message_t&) fills, in its slot; when receive returns false
@@ -156,10 +153,6 @@ class Multipart {
   [[nodiscard]] const zmq::message_t* slot(std::size_t i) const {
     return std::launder(
         reinterpret_cast<const zmq::message_t*>(storage_ + i * sizeof(zmq::message_t)));
-  }
-  // A shared copy of `frame` constructed at the end; bytes_ is the caller's to count.
-  void share(const zmq::message_t& frame) {
-    emplace_back().copy(const_cast<zmq::message_t&>(frame));  // zmq_msg_copy leaves its source
   }
   // An empty frame constructed at the end; bytes_ is the caller's to count.
   zmq::message_t& emplace_back() {

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "tidepool/protocol/envelope.h"
 #include "tidepool/protocol/multipart.h"
 #include "tidepool/proxy/config.h"
 #include "tidepool/proxy/queue.h"
@@ -28,10 +29,12 @@ class ReplyQueues {
  public:
   explicit ReplyQueues(const ReplyConfig& limits) : limits_(limits) {}
 
-  // Whether `client` (a routing id) has replies waiting: a new one must queue behind them.
-  [[nodiscard]] bool waiting(std::string_view client) const {
-    // Called for every reply: usually nobody waits, and then there is nothing to look up.
-    return !clients_.empty() && clients_.find(std::string(client)) != clients_.end();
+  // Whether the client `reply` goes to (its first frame is the routing id) has replies
+  // waiting: `reply` must then queue behind them.
+  [[nodiscard]] bool waiting(const protocol::Multipart& reply) const {
+    // Called for every reply: usually nobody waits, and then not even the id is read.
+    return !clients_.empty() &&
+           clients_.find(std::string(protocol::routing_id(reply))) != clients_.end();
   }
   // Queues `reply` (its first frame is the client's routing id) at the back of its client's
   // FIFO. Returns how many of that client's oldest replies were dropped to keep it in bounds.

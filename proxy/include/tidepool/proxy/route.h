@@ -90,6 +90,8 @@ class Route {
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
+  // Sends `message` to a backend with room, leaving it empty; false (and `message` as it was)
+  // when none has room.
   bool forward(protocol::Multipart& message, Clock::time_point now, const QueuedMessage* origin);
   bool send_request(std::size_t backend, protocol::Multipart& message, Clock::time_point now,
                     const QueuedMessage* origin);
