@@ -1,19 +1,20 @@
-// The route core (route.h): polling, the request path frontend → queue → backend, the reply
-// path through RequestReply, presence handling, timers, drops, logs and publishing.
+// The route core (route.h): polling, the request path frontend → queue → backend, presence
+// handling, timers, drops and logs. The reply path is in route_replies.cc, what a route
+// publishes in route_report.cc.
 #include "tidepool/proxy/route.h"
 
 #include <algorithm>
 
+#include "route_batch.h"
 #include "tidepool/protocol/envelope.h"
 
 namespace tidepool::proxy {
 namespace {
 
 using namespace std::chrono_literals;
+using route_batch::handle_batch;
+using route_batch::kReadBatch;
 
-// Messages handled per socket per loop pass: enough to amortise poll(), small enough that
-// one busy route cannot starve another route or the reply direction.
-constexpr int kReadBatch = 512;
 // A request-reply request whose reply never comes (its worker died) stops counting as in
 // flight after this, and is counted as a timeout, so max_in_flight cannot wedge.
 constexpr auto kReplyTimeout = 10min;
@@ -25,21 +26,6 @@ constexpr auto kHousekeeping = 100ms;
 // 1,000 idle routes then wake the loop once a second, not ten times. Presence does not wait for
 // either: monitors are polled (poll_items()). A multiple of kHousekeeping: both keep one grid.
 constexpr auto kIdleHousekeeping = 1000ms;
-// Messages read before any of them is handled (read_frontend(), read_replies()). Handled in a
-// burst, they reach the next pipe faster than libzmq's I/O thread wakes for the first, so it
-// finds them all and writes them in one send: measured at 1000 outstanding requests, 2× fewer
-// sends to the network and ~10% less CPU than reading and handling one at a time. 64 small
-// messages are about one 8 KiB write (libzmq's batch size).
-constexpr std::size_t kHandleBatch = 64;
-
-// The batch read_frontend() and read_replies() fill. Every route runs on the event-loop thread,
-// one after another, and the two never nest, so one batch serves them all; it is kept between
-// passes, so reading allocates nothing.
-std::vector<protocol::Multipart>& handle_batch() {
-  thread_local std::vector<protocol::Multipart> batch(kHandleBatch);
-  return batch;
-}
-
 // libzmq's own per-frame cap (ZMQ_MAXMSGSIZE) is set above max_message_bytes: a frame just
 // over the limit is read, counted as too_large and dropped; only a frame this much larger is
 // refused by libzmq itself, which closes that peer's connection to protect memory.
@@ -359,107 +345,6 @@ void Route::spool_forwarded(std::uint64_t sequence) {
   // The peer count is only asked for when there is a spool to tell.
   queue_.forwarded(
       sequence, [this] { return backends_.peers(); }, config_.backend.hwm);
-}
-
-// ---- replies: backend → frontend (request-reply) ---------------------------------------------
-
-void Route::read_replies(std::size_t backend, Clock::time_point now) {
-  std::vector<protocol::Multipart>& batch = handle_batch();
-  bool more = true;
-  for (int read = 0; more && read < kReadBatch;) {
-    std::size_t got = 0;
-    while (got < batch.size() && read < kReadBatch) {
-      if (!recv_multipart(backends_[backend].socket, batch[got])) {
-        more = false;
-        break;
-      }
-      ++got;
-      ++read;
-    }
-    for (std::size_t i = 0; i < got; ++i) {
-      deliver_reply(std::move(batch[i]), now);
-      batch[i].clear();  // on_reply() takes the frames, not the message
-    }
-  }
-}
-
-void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
-  using Kind = ReplyOutcome::Kind;
-  const ReplyOutcome outcome = request_reply_->on_reply(frontend_, std::move(reply), now);
-  frontend_hot_ = true;  // a send may have taken the fd's signal (route.h)
-  if (outcome.kind == Kind::kNoSequence) {
-    drop(DropReason::kMalformed, 1, now,
-         "reply without the envelope tidepool sent (routing id, sequence, delimiter) dropped");
-    return;
-  }
-  if (outcome.kind == Kind::kDuplicate) {
-    // The request was sent again after a backend peer was lost, and both copies were
-    // answered. The client gets exactly one reply.
-    log::debug("duplicate reply ignored", {{"route", config_.name}});
-    return;
-  }
-  metrics_.request_duration.observe(to_seconds(outcome.took));
-  queue_.finished(outcome.spool_sequence);
-  switch (outcome.kind) {
-    case Kind::kDelivered:
-      counters_.replies += 1;
-      break;
-    case Kind::kNoDelimiter:
-      drop(DropReason::kMalformed, 1, now, "reply without an empty delimiter frame dropped");
-      break;
-    case Kind::kOrphan:
-      drop(DropReason::kUnroutable, 1, now,
-           "reply to a request accepted before a restart dropped: its client had no routing id "
-           "of its own, and the connection that id named ended with the old process");
-      break;
-    case Kind::kUnroutable:
-      drop(DropReason::kUnroutable, 1, now, "reply for a client that has gone dropped");
-      break;
-    case Kind::kWaiting:
-      if (outcome.slow_client_dropped > 0) {
-        drop(DropReason::kSlowClient, outcome.slow_client_dropped, now,
-             "client not reading its replies: its oldest waiting replies dropped "
-             "(replies.max_messages, replies.max_bytes)");
-      }
-      break;
-    case Kind::kNoSequence:
-    case Kind::kDuplicate:
-      break;
-  }
-}
-
-void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
-  // Every unanswered request sent through that socket goes back to the head of the queue,
-  // oldest first; a reply that still comes for the old copy is recognised and ignored.
-  std::vector<PendingRequest> lost = request_reply_->take_unanswered(backend);
-  if (lost.empty()) return;
-  std::vector<QueuedMessage> requests;
-  requests.reserve(lost.size());
-  for (auto& request : lost) {
-    requests.push_back(
-        QueuedMessage{std::move(request.request), now, request.spool_sequence, request.orphan});
-  }
-  // They count against the queue's bounds like new arrivals (DurableQueue::requeue()).
-  const std::size_t refused = queue_.requeue(std::move(requests));
-  const bool keep_oldest = config_.queue.overflow != Overflow::kDropOldest;
-  log::info("backend peer lost: unanswered requests queued again",
-            {{"route", config_.name},
-             {"endpoint", backends_[backend].name()},
-             {"requests", std::to_string(lost.size() - refused)}});
-  if (refused > 0) {
-    drop(keep_oldest ? DropReason::kQueueFull : DropReason::kEvicted, refused, now,
-         "queue full: requests of a lost backend peer could not be queued again");
-  }
-}
-
-void Route::retry_replies(Clock::time_point now) {
-  const auto outcome = request_reply_->retry(frontend_, now);
-  frontend_hot_ = true;  // a send may have taken the fd's signal (route.h)
-  counters_.replies += outcome.delivered;
-  if (outcome.unroutable > 0) {
-    drop(DropReason::kUnroutable, outcome.unroutable, now,
-         "reply for a client that has gone dropped");
-  }
 }
 
 // ---- presence ----------------------------------------------------------------------------------
