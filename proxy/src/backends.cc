@@ -6,7 +6,7 @@
 namespace tidepool::proxy {
 
 Backends::Backends(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame)
-    : request_reply_(config.request_reply()) {
+    : request_reply_(config.request_reply()), back_off_ms_(config.backend.reconnect_max_ms) {
   if (request_reply_) {
     // Request-reply reads multipart replies from its backend. When a connecting socket with
     // ZMQ_IMMEDIATE loses its peer, libzmq 4.3 terminates that pipe from the socket's own side
@@ -38,6 +38,8 @@ void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int6
                   .connects = std::move(connects),
                   .gated = gated,
                   .state = Backend::State::kOpen,
+                  .sent_since_loss = false,
+                  .prompt_reconnects = false,
                   .paused_at = {},
                   .disconnects_seen = 0};
   configure_socket(backend.socket, config.backend, config.name,
@@ -106,6 +108,7 @@ std::optional<BackendEvent> Backends::next_event(std::size_t index, Clock::time_
   backend.disconnects_seen = disconnects;
   // A gated socket keeps its pipe across connections: what waits there goes to the next one
   // (and the copy the route sends again makes it a duplicate, ignored, not a loss).
+  if (result.change == Presence::Change::kDown && !backend.gated) backend.sent_since_loss = false;
   if (result.lost_peer && request_reply_ && !backend.gated) {
     backend.state = Backend::State::kPausedAfterLoss;
     backend.paused_at = now;
@@ -124,6 +127,48 @@ void Backends::end_pauses(Clock::time_point before) {
 bool Backends::any_paused() const {
   return std::any_of(sockets_.begin(), sockets_.end(),
                      [](const Backend& b) { return b.state == Backend::State::kPausedAfterLoss; });
+}
+
+bool Backends::pace_due(bool queued) const {
+  if (request_reply_ || back_off_ms_ == 0) return false;
+  return std::any_of(sockets_.begin(), sockets_.end(), [&](const Backend& b) {
+    return b.prompt_reconnects != queued && !b.connects.empty() && !b.gated;
+  });
+}
+
+ReconnectPace Backends::pace_reconnects(bool queued) {
+  ReconnectPace pace;
+  // 0: libzmq does not back off at all, and every pace is already prompt.
+  if (!pace_due(queued)) return pace;
+  for (auto& backend : sockets_) {
+    const Presence& presence = backend.monitor.presence();
+    if (backend.prompt_reconnects == queued || backend.connects.empty() || backend.gated ||
+        presence.up() || presence.connecting() || backend.sent_since_loss) {
+      continue;
+    }
+    backend.socket.set(zmq::sockopt::reconnect_ivl_max, queued ? 0 : back_off_ms_);
+    bool connected = true;
+    for (const auto& endpoint : backend.connects) {
+      try {
+        backend.socket.disconnect(endpoint);
+      } catch (const zmq::error_t&) {
+        // ENOENT: not connected (an earlier connect below failed); it is connected now.
+      }
+      try {
+        backend.socket.connect(endpoint);
+      } catch (const zmq::error_t& e) {
+        // It was connected before with the same string (libzmq resolves names at each
+        // attempt), so this is a resource limit (EMFILE): the next call tries again.
+        connected = false;
+        pace.failed = endpoint;
+        pace.error = e.what();
+      }
+    }
+    if (!connected) continue;
+    backend.prompt_reconnects = queued;
+    ++(queued ? pace.prompt : pace.back_off);
+  }
+  return pace;
 }
 
 }  // namespace tidepool::proxy

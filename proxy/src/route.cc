@@ -419,6 +419,32 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
   }
 }
 
+void Route::pace_reconnects(Clock::time_point now) {
+  const bool queued = !queue_.empty();
+  if (!backends_.pace_due(queued)) return;  // most passes: no monitor read
+  // Backends::pace_reconnects() needs every connection libzmq has reported: the monitors first.
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    if (!read_backend_monitor(i, now)) {
+      monitor_backlog_ = true;  // more events than a batch: the next pass reads on, paces later
+      return;
+    }
+  }
+  const ReconnectPace pace = backends_.pace_reconnects(queued);
+  if (pace.prompt > 0) {
+    log::info("backend absent with messages queued: connecting every 100 ms until it is back",
+              {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
+  }
+  if (pace.back_off > 0) {
+    log::debug("backend absent, nothing queued: connecting on the back-off again",
+               {{"route", config_.name}});
+  }
+  if (!pace.failed.empty()) {
+    handshake_log_.warn(
+        now, "cannot connect a backend endpoint again (retried)",
+        {{"route", config_.name}, {"endpoint", pace.failed}, {"error", pace.error}});
+  }
+}
+
 // ---- timers, shutdown, drops -------------------------------------------------------------------
 
 Clock::time_point Route::next_housekeeping() const {
@@ -457,6 +483,7 @@ void Route::on_timer(Clock::time_point now) {
   // A pause lasts at least one housekeeping period: libzmq's teardown of the lost pipe has
   // long happened by then.
   backends_.end_pauses(now - kHousekeeping);
+  if (!config_.request_reply()) pace_reconnects(now);
   if (config_.queue.ttl_ms > 0) {
     const std::size_t expired = queue_.expire(now, std::chrono::milliseconds(config_.queue.ttl_ms));
     if (expired > 0) {

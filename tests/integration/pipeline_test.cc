@@ -79,6 +79,50 @@ TEST_CASE("a backlog queued while no backend exists arrives once, in order, when
   CHECK(tidepool.metric("tidepool_queue_wait_seconds_count", jobs) == 1000);
 }
 
+TEST_CASE("a worker that returns to a backlog after a long absence gets it at once") {
+  // The back-off ceiling is set far above the test's length: without prompt reconnects while
+  // messages wait, the attempts after 4 s of absence come at ~6.3 s and ~12.7 s (libzmq doubles
+  // 100 ms), so the worker bound at ~4 s would wait over 2 s for its backlog.
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  route["backend"]["reconnect_max_ms"] = 60000;
+  Tidepool tidepool(with_routes({route}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels jobs{{"route", "jobs"}};
+  // The absence: with nothing queued the endpoint backs off as configured.
+  std::this_thread::sleep_for(4s);
+
+  zmq::context_t context;
+  auto client = connect_socket(context, zmq::socket_type::push, front);
+  for (int i = 0; i < 10; ++i) client.send(zmq::buffer(numbered(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 10));
+  CHECK(wait_until([&] {
+    return tidepool.log().find("connecting every 100 ms until it is back") != std::string::npos;
+  }));
+
+  auto worker = bind_socket(context, zmq::socket_type::pull, back);
+  const auto bound = std::chrono::steady_clock::now();
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  for (int i = 0; i < 10; ++i) {
+    zmq::message_t message;
+    REQUIRE(worker.recv(message));
+    REQUIRE(number_of(message) == i);  // in order, none missing
+  }
+  const auto waited = std::chrono::steady_clock::now() - bound;
+  MESSAGE("backlog reached the returning worker " << waited / 1ms << " ms after it bound");
+  // 100 ms between attempts, up to 100 ms of libzmq's jitter, a housekeeping period to notice
+  // the queue; the rest is slack for a loaded machine and sanitizers.
+  CHECK(waited < 1500ms);
+
+  // The endpoint was connected again while absent: nothing lost, no connection counted twice.
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", jobs, 0));
+  CHECK(tidepool.metric("tidepool_forwarded_messages_total", jobs) == 10);
+  CHECK(tidepool.metric("tidepool_backend_connects_total", jobs) == 1);
+  CHECK(tidepool.metric("tidepool_backend_disconnects_total", jobs) == 0);
+  CHECK(tidepool.metric("tidepool_backend_up", jobs) == 1);
+}
+
 TEST_CASE("a connected backend that stops reading and resumes is drained without a new connect") {
   const int front = free_port();
   const int back = free_port();
@@ -257,7 +301,9 @@ TEST_CASE("block: a burst read in batches stops at the byte bound, not past it")
   const int back = free_port();
   auto route = pipeline_route("jobs", front, back);
   // 100-byte messages: 7 fill 700 bytes; the count bound (1000) is far away.
-  route["queue"] = {{"max_messages", 1000}, {"max_bytes", 700}, {"max_message_bytes", 700},
+  route["queue"] = {{"max_messages", 1000},
+                    {"max_bytes", 700},
+                    {"max_message_bytes", 700},
                     {"overflow", "block"}};
   Tidepool tidepool(with_routes({route}));
   REQUIRE(tidepool.wait_ready());

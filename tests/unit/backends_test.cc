@@ -1,8 +1,12 @@
 // Backends over real loopback TCP (monitor events need a real transport): presence from the
-// monitors, the pause after a lost peer, round-robin. Grouped by property.
+// monitors, the pause after a lost peer, round-robin, the reconnect pace. Grouped by property.
 #include "tidepool/proxy/backends.h"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -42,6 +46,20 @@ std::optional<BackendEvent> wait_for(Backends& backends, std::size_t index,
     std::this_thread::sleep_for(2ms);
   }
   return std::nullopt;
+}
+
+// A loopback port nothing listens on: bound to learn it, then closed (at once, unlike a
+// libzmq listener).
+int unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace
@@ -136,5 +154,64 @@ TEST_CASE(
   // A send that would block is tried on the next socket, and none is left.
   CHECK_FALSE(backends.send_round_robin([](std::size_t) { return true; },
                                         [](std::size_t) { return false; }));
+  backends.close(0ms);
+}
+
+TEST_CASE(
+    "reconnect pace: prompt only while queued and with no peer, never where a pipe may hold "
+    "messages") {
+  zmq::context_t context;
+  // A port with no listener yet (a libzmq listener would close asynchronously).
+  const std::string address = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  RouteConfig c = config(SocketType::kPull, SocketType::kPush);
+  c.backend.connect = {address};
+  Backends backends(context, c, 1 << 20);
+  std::vector<std::string> endpoints;
+  backends.open("b", endpoints);
+
+  // Nothing queued: the socket already backs off as configured.
+  CHECK_FALSE(backends.pace_due(false));
+  CHECK(backends.pace_reconnects(false).back_off == 0);
+  // Queued, no peer: prompt, once.
+  CHECK(backends.pace_due(true));
+  auto pace = backends.pace_reconnects(true);
+  CHECK(pace.prompt == 1);
+  CHECK(pace.failed.empty());
+  CHECK(backends[0].prompt_reconnects);
+  CHECK(backends.pace_reconnects(true).prompt == 0);
+  // Emptied: back on the back-off.
+  CHECK(backends.pace_reconnects(false).back_off == 1);
+  CHECK_FALSE(backends[0].prompt_reconnects);
+
+  // A socket that may hold messages (sent to before its loss was seen) is left alone.
+  backends[0].sent_since_loss = true;
+  CHECK(backends.pace_reconnects(true).prompt == 0);
+  backends[0].sent_since_loss = false;
+
+  // With a peer: left alone; a send marks it; the loss that ends its pipe clears the mark.
+  // The endpoint, connected again above, still reaches the worker that binds now.
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::linger, 0);
+  worker.bind(address);
+  REQUIRE(wait_for(backends, 0, Presence::Change::kUp));
+  CHECK(backends.pace_reconnects(true).prompt == 0);
+  const auto sent = backends.send_round_robin(
+      [](std::size_t) { return true; },
+      [&](std::size_t) {
+        return backends[0]
+            .socket.send(zmq::str_buffer("job"), zmq::send_flags::dontwait)
+            .has_value();
+      });
+  REQUIRE(sent);
+  CHECK(backends[0].sent_since_loss);
+  zmq::message_t job;
+  REQUIRE(worker.recv(job));
+  CHECK(job.to_string() == "job");
+  worker.close();
+  REQUIRE(wait_for(backends, 0, Presence::Change::kDown));
+  CHECK_FALSE(backends[0].sent_since_loss);
+  CHECK(backends.pace_reconnects(true).prompt == 1);
+  CHECK(backends.counts().connects == 1);
+  CHECK(backends.counts().disconnects == 1);
   backends.close(0ms);
 }

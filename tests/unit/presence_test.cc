@@ -18,14 +18,17 @@ TEST_CASE("a fresh socket has no peers") {
   CHECK(p.connects() == 0);
   CHECK(p.disconnects() == 0);
   CHECK(p.failed_handshakes_total() == 0);
+  CHECK_FALSE(p.connecting());
 }
 
 TEST_CASE("accepted alone is TCP only; handshake makes the peer count") {
   Presence p;
   CHECK(p.on_event(ZMQ_EVENT_ACCEPTED, 7) == Change::kNone);
   CHECK_FALSE(p.up());
+  CHECK(p.connecting());  // TCP up, handshake pending
   CHECK(p.peers() == 0);
   CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK_FALSE(p.connecting());
   CHECK(p.up());
   CHECK(p.peers() == 1);
   CHECK(p.connects() == 1);

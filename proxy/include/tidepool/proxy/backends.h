@@ -40,6 +40,12 @@ struct Backend {
   // and only its monitor tells when one is.
   bool gated = false;
   State state = State::kOpen;
+  // A send succeeded since its peer was last lost: its pipe may hold messages, and only a lost
+  // connection (which ends the pipe, ZMQ_IMMEDIATE) clears this. Backends::pace_reconnects()
+  // leaves such a socket alone.
+  bool sent_since_loss = false;
+  // Its connect endpoints retry every ZMQ_RECONNECT_IVL, not on the back-off (pace_reconnects).
+  bool prompt_reconnects = false;
   Clock::time_point paused_at;         // when it entered kPausedAfterLoss
   std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
 
@@ -56,6 +62,14 @@ struct BackendEvent {
   Presence::Change change = Presence::Change::kNone;
   bool was_up = false;     // whether any backend socket had a peer before it
   bool lost_peer = false;  // a peer of this socket disconnected (what it held is lost with it)
+};
+
+// What Backends::pace_reconnects() did.
+struct ReconnectPace {
+  std::size_t prompt = 0;    // sockets whose endpoints now retry every 100 ms
+  std::size_t back_off = 0;  // sockets back on the back-off
+  std::string failed;        // an endpoint that could not be connected again ("" if none)...
+  std::string error;         // ...and why; it is tried again on the next call
 };
 
 // Presence totals over every backend socket, for the metrics.
@@ -94,6 +108,21 @@ class Backends {
   void end_pauses(Clock::time_point before);
   [[nodiscard]] bool any_paused() const;
 
+  // How soon the connect endpoints of a pipeline socket with no peer retry. While nothing is
+  // queued for them they back off (reconnect_max_ms, cheap with many absent workers); while
+  // `queued`, every ZMQ_RECONNECT_IVL (100 ms), so a worker that returns to a backlog gets it
+  // at once, not up to reconnect_max_ms later, and only routes with work pay for the attempts.
+  // libzmq reads the back-off when an endpoint is connected, so a change of pace disconnects
+  // and connects its endpoints again. That is done only where it can lose nothing and corrupt
+  // no count: a socket with ZMQ_IMMEDIATE (no pipe without a connection), no peer, no TCP
+  // connection reported (the caller has read the monitor to its end: libzmq reports no
+  // DISCONNECTED for a connection ended by a disconnect), and nothing sent since its peer was
+  // lost. Left: a connection that completes in the microseconds between the monitor read and
+  // the disconnect would stay counted as pending.
+  ReconnectPace pace_reconnects(bool queued);
+  // Whether some socket's pace differs from what `queued` asks for (cheap: no monitor read).
+  [[nodiscard]] bool pace_due(bool queued) const;
+
   // Round-robin: offers the message to each socket that can take one, starting after the
   // socket that took the last, until `send(index)` returns true for one, whose index is
   // returned. `eligible(index)` adds the caller's conditions (a share of max_in_flight).
@@ -106,6 +135,7 @@ class Backends {
          ++tried, index = index + 1 == count ? 0 : index + 1) {
       if (!sockets_[index].can_take() || !eligible(index)) continue;
       if (!send(index)) continue;
+      sockets_[index].sent_since_loss = true;
       next_ = index + 1 == count ? 0 : index + 1;
       return index;
     }
@@ -117,6 +147,7 @@ class Backends {
            std::vector<std::string> binds, std::vector<std::string> connects, bool gated);
 
   bool request_reply_;
+  int back_off_ms_;  // backend.reconnect_max_ms
   std::vector<Backend> sockets_;
   std::size_t next_ = 0;  // where round-robin starts
 };

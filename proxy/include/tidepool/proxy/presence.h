@@ -43,6 +43,8 @@ class Presence {
 
   [[nodiscard]] bool up() const { return !live_.empty(); }
   [[nodiscard]] std::size_t peers() const { return live_.size(); }
+  // A TCP connection is up whose handshake has not resolved yet.
+  [[nodiscard]] bool connecting() const { return !pending_.empty(); }
   [[nodiscard]] std::uint64_t connects() const { return connects_; }
   [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
   // Connections closed before their handshake completed, by reason.

@@ -108,6 +108,8 @@ class Route {
   // with more waiting (the fd will not signal again for those: the next pass reads on).
   bool read_frontend_monitor(Clock::time_point now);
   bool read_backend_monitor(std::size_t backend, Clock::time_point now);
+  // Prompt reconnects while messages are queued for an absent backend (Backends::pace_reconnects).
+  void pace_reconnects(Clock::time_point now);
   void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
                              Clock::time_point now);
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
