@@ -33,7 +33,7 @@ const Header& header_of(const std::byte* record) {
   return *reinterpret_cast<const Header*>(record);
 }
 
-bool packed(const zmq::message_t& frame) { return frame.size() <= PackedFifo::kPackedFrameMax; }
+bool packed(std::size_t frame_size) { return frame_size <= PackedFifo::kPackedFrameMax; }
 
 PackedFifo::Head head_of(const std::byte* record) {
   const Header& h = header_of(record);
@@ -93,9 +93,10 @@ void PackedFifo::push_back(QueuedMessage&& queued) {
   std::size_t length = sizeof(Header);
   bool external = false;
   for (std::size_t i = 0; i < message.size(); ++i) {
-    const bool small = packed(message[i]);
+    const std::size_t size = message[i].size();  // a libzmq call: once per frame and pass
+    const bool small = packed(size);
     external |= !small;
-    length += sizeof(std::uint32_t) + (small ? message[i].size() : sizeof(zmq::message_t*));
+    length += sizeof(std::uint32_t) + (small ? size : sizeof(zmq::message_t*));
   }
   length = padded(length);
   std::byte* record = reserve(length);
@@ -109,8 +110,9 @@ void PackedFifo::push_back(QueuedMessage&& queued) {
   std::byte* p = record + sizeof h;
   for (std::size_t i = 0; i < message.size(); ++i) {
     zmq::message_t& frame = message[i];
-    if (packed(frame)) {
-      const auto size = static_cast<std::uint32_t>(frame.size());
+    const std::size_t frame_size = frame.size();
+    if (packed(frame_size)) {
+      const auto size = static_cast<std::uint32_t>(frame_size);
       std::memcpy(p, &size, sizeof size);
       p += sizeof size;
       if (size > 0) std::memcpy(p, frame.data(), size);
