@@ -2,6 +2,7 @@
 #include "tidepool/proxy/backends.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace tidepool::proxy {
 
@@ -38,8 +39,8 @@ void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int6
                   .connects = std::move(connects),
                   .gated = gated,
                   .state = Backend::State::kOpen,
-                  .sent_since_loss = false,
                   .prompt_reconnects = false,
+                  .reconnect_failed = false,
                   .paused_at = {},
                   .disconnects_seen = 0};
   configure_socket(backend.socket, config.backend, config.name,
@@ -108,7 +109,6 @@ std::optional<BackendEvent> Backends::next_event(std::size_t index, Clock::time_
   backend.disconnects_seen = disconnects;
   // A gated socket keeps its pipe across connections: what waits there goes to the next one
   // (and the copy the route sends again makes it a duplicate, ignored, not a loss).
-  if (result.change == Presence::Change::kDown && !backend.gated) backend.sent_since_loss = false;
   if (result.lost_peer && request_reply_ && !backend.gated) {
     backend.state = Backend::State::kPausedAfterLoss;
     backend.paused_at = now;
@@ -129,42 +129,66 @@ bool Backends::any_paused() const {
                      [](const Backend& b) { return b.state == Backend::State::kPausedAfterLoss; });
 }
 
+namespace {
+
+// libzmq's ZMQ_RECONNECT_IVL, which tidepool leaves at its default: the prompt pace, and the
+// back-off at or below which libzmq does not back off at all.
+constexpr int kReconnectIvlMs = 100;
+
+// The endpoints a pace change reconnects: inproc has no connection to retry.
+bool retries(const std::string& endpoint) { return !endpoint.starts_with("inproc://"); }
+
+bool paced(const Backend& backend) {
+  return !backend.gated && std::any_of(backend.connects.begin(), backend.connects.end(), retries);
+}
+
+}  // namespace
+
 bool Backends::pace_due(bool queued) const {
-  if (request_reply_ || back_off_ms_ == 0) return false;
+  if (request_reply_ || back_off_ms_ <= kReconnectIvlMs) return false;
   return std::any_of(sockets_.begin(), sockets_.end(), [&](const Backend& b) {
-    return b.prompt_reconnects != queued && !b.connects.empty() && !b.gated;
+    return (b.prompt_reconnects != queued || b.reconnect_failed) && paced(b);
   });
 }
 
 ReconnectPace Backends::pace_reconnects(bool queued) {
   ReconnectPace pace;
-  // 0: libzmq does not back off at all, and every pace is already prompt.
   if (!pace_due(queued)) return pace;
   for (auto& backend : sockets_) {
     const Presence& presence = backend.monitor.presence();
-    if (backend.prompt_reconnects == queued || backend.connects.empty() || backend.gated ||
-        presence.up() || presence.connecting() || backend.sent_since_loss) {
+    if ((backend.prompt_reconnects == queued && !backend.reconnect_failed) || !paced(backend) ||
+        presence.up() || presence.connecting()) {
       continue;
     }
     backend.socket.set(zmq::sockopt::reconnect_ivl_max, queued ? 0 : back_off_ms_);
-    bool connected = true;
+    // A disconnect ends every connection made from that endpoint string, so an endpoint listed
+    // twice is disconnected once and connected twice, as attach() did.
+    std::vector<std::string_view> disconnected;
     for (const auto& endpoint : backend.connects) {
+      if (!retries(endpoint) ||
+          std::find(disconnected.begin(), disconnected.end(), endpoint) != disconnected.end()) {
+        continue;
+      }
+      disconnected.emplace_back(endpoint);
       try {
         backend.socket.disconnect(endpoint);
       } catch (const zmq::error_t&) {
-        // ENOENT: not connected (an earlier connect below failed); it is connected now.
+        // ENOENT: not connected (a connect below failed in an earlier call); connected below.
       }
+    }
+    backend.reconnect_failed = false;
+    for (const auto& endpoint : backend.connects) {
+      if (!retries(endpoint)) continue;
       try {
         backend.socket.connect(endpoint);
       } catch (const zmq::error_t& e) {
-        // It was connected before with the same string (libzmq resolves names at each
-        // attempt), so this is a resource limit (EMFILE): the next call tries again.
-        connected = false;
+        // The same string connected at startup, and libzmq 4.3 checks only its syntax here
+        // (names resolve at each attempt), so this is rare (ENOMEM): the next call retries.
+        backend.reconnect_failed = true;
         pace.failed = endpoint;
         pace.error = e.what();
       }
     }
-    if (!connected) continue;
     backend.prompt_reconnects = queued;
     ++(queued ? pace.prompt : pace.back_off);
   }

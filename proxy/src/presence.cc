@@ -49,9 +49,15 @@ Presence::Change Presence::on_event(std::uint16_t event, std::uint32_t value) {
   const bool was_up = up();
   switch (event) {
     case ZMQ_EVENT_CONNECTED:
-    case ZMQ_EVENT_ACCEPTED:
+    case ZMQ_EVENT_ACCEPTED: {
+      // A file descriptor is reused only once closed: a connection still on record under this
+      // one ended unreported (a disconnect() racing its connect: see Backends::pace_reconnects).
+      const auto stale = std::find(pending_.begin(), pending_.end(), value);
+      if (stale != pending_.end()) pending_.erase(stale);
+      if (live_.erase(value) > 0) ++disconnects_;
       pending_.push_back(value);
       break;
+    }
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
       if (!pending_.empty()) {
         live_.insert(pending_.front());

@@ -48,6 +48,18 @@ std::optional<BackendEvent> wait_for(Backends& backends, std::size_t index,
   return std::nullopt;
 }
 
+// Reads socket `index`'s monitor until it has `peers` peers (or 5 s pass).
+bool wait_for_peers(Backends& backends, std::size_t index, std::size_t peers) {
+  const auto deadline = Clock::now() + 5s;
+  while (Clock::now() < deadline) {
+    while (backends.next_event(index, Clock::now())) {
+    }
+    if (backends[index].monitor.presence().peers() == peers) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
 // A loopback port nothing listens on: bound to learn it, then closed (at once, unlike a
 // libzmq listener).
 int unused_port() {
@@ -157,14 +169,13 @@ TEST_CASE(
   backends.close(0ms);
 }
 
-TEST_CASE(
-    "reconnect pace: prompt only while queued and with no peer, never where a pipe may hold "
-    "messages") {
+TEST_CASE("reconnect pace: prompt only while queued and with no peer, back-off when emptied") {
   zmq::context_t context;
   // A port with no listener yet (a libzmq listener would close asynchronously).
   const std::string address = "tcp://127.0.0.1:" + std::to_string(unused_port());
   RouteConfig c = config(SocketType::kPull, SocketType::kPush);
-  c.backend.connect = {address};
+  // Listed twice: a disconnect ends both connections, and both must come back.
+  c.backend.connect = {address, address};
   Backends backends(context, c, 1 << 20);
   std::vector<std::string> endpoints;
   backends.open("b", endpoints);
@@ -179,22 +190,19 @@ TEST_CASE(
   CHECK(pace.failed.empty());
   CHECK(backends[0].prompt_reconnects);
   CHECK(backends.pace_reconnects(true).prompt == 0);
-  // Emptied: back on the back-off.
+  // Emptied: back on the back-off; queued again: prompt again.
   CHECK(backends.pace_reconnects(false).back_off == 1);
   CHECK_FALSE(backends[0].prompt_reconnects);
+  CHECK(backends.pace_reconnects(true).prompt == 1);
 
-  // A socket that may hold messages (sent to before its loss was seen) is left alone.
-  backends[0].sent_since_loss = true;
-  CHECK(backends.pace_reconnects(true).prompt == 0);
-  backends[0].sent_since_loss = false;
-
-  // With a peer: left alone; a send marks it; the loss that ends its pipe clears the mark.
-  // The endpoint, connected again above, still reaches the worker that binds now.
+  // Both copies of the endpoint, connected again three times above, reach the worker that
+  // binds now. With a peer the socket is left alone.
   zmq::socket_t worker(context, zmq::socket_type::pull);
   worker.set(zmq::sockopt::linger, 0);
   worker.bind(address);
   REQUIRE(wait_for(backends, 0, Presence::Change::kUp));
-  CHECK(backends.pace_reconnects(true).prompt == 0);
+  CHECK(wait_for_peers(backends, 0, 2));
+  CHECK(backends.pace_reconnects(false).back_off == 0);
   const auto sent = backends.send_round_robin(
       [](std::size_t) { return true; },
       [&](std::size_t) {
@@ -203,15 +211,38 @@ TEST_CASE(
             .has_value();
       });
   REQUIRE(sent);
-  CHECK(backends[0].sent_since_loss);
   zmq::message_t job;
   REQUIRE(worker.recv(job));
   CHECK(job.to_string() == "job");
+  // Lost (kDown: the last of both connections): nothing queued now, so back on the back-off.
   worker.close();
   REQUIRE(wait_for(backends, 0, Presence::Change::kDown));
-  CHECK_FALSE(backends[0].sent_since_loss);
-  CHECK(backends.pace_reconnects(true).prompt == 1);
-  CHECK(backends.counts().connects == 1);
-  CHECK(backends.counts().disconnects == 1);
+  CHECK(backends.pace_reconnects(false).back_off == 1);
+  CHECK(backends.counts().connects == 2);
+  CHECK(backends.counts().disconnects == 2);
+  backends.close(0ms);
+}
+
+TEST_CASE("reconnect pace: nothing to pace without a back-off or with only inproc endpoints") {
+  zmq::context_t context;
+  const std::string address = "tcp://127.0.0.1:" + std::to_string(unused_port());
+  RouteConfig c = config(SocketType::kPull, SocketType::kPush);
+  c.backend.connect = {address};
+  for (const int back_off : {0, 100}) {
+    c.backend.reconnect_max_ms = back_off;  // libzmq backs off only above ZMQ_RECONNECT_IVL
+    Backends backends(context, c, 1 << 20);
+    std::vector<std::string> endpoints;
+    backends.open("b" + std::to_string(back_off), endpoints);  // monitor names are per route
+    CHECK_FALSE(backends.pace_due(true));
+    CHECK(backends.pace_reconnects(true).prompt == 0);
+    backends.close(0ms);
+  }
+  c.backend.reconnect_max_ms = 5000;
+  c.backend.connect = {"inproc://absent-worker"};
+  Backends backends(context, c, 1 << 20);
+  std::vector<std::string> endpoints;
+  backends.open("b-inproc", endpoints);
+  CHECK_FALSE(backends.pace_due(true));
+  CHECK(backends.pace_reconnects(true).prompt == 0);
   backends.close(0ms);
 }

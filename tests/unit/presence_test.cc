@@ -184,6 +184,27 @@ TEST_CASE("a reused fd after a disconnect counts again") {
   CHECK(p.disconnects() == 3);
 }
 
+TEST_CASE("a connection ended unreported is dropped when its fd is reported again") {
+  // zmq_disconnect() ends its connections with no DISCONNECTED; one that was reported just
+  // before would otherwise stay on record, and a live one would keep the socket up forever.
+  Presence p;
+  CHECK(p.on_event(ZMQ_EVENT_CONNECTED, 7) == Change::kNone);
+  CHECK(p.on_event(ZMQ_EVENT_CONNECTED, 7) == Change::kNone);  // the stale one is dropped
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.peers() == 1);
+  CHECK_FALSE(p.connecting());
+  CHECK(p.failed_handshakes_total() == 0);  // tidepool's own disconnect, not a failure
+  // Live and ended unreported: the next connection on fd 7 ends it, as a lost peer.
+  CHECK(p.on_event(ZMQ_EVENT_CONNECTED, 7) == Change::kDown);
+  CHECK(p.disconnects() == 1);
+  CHECK(p.connecting());
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 7) == Change::kDown);
+  CHECK_FALSE(p.up());
+  CHECK(p.connects() == 2);
+  CHECK(p.disconnects() == 2);
+}
+
 TEST_CASE("events that carry no presence information change nothing") {
   Presence p;
   p.on_event(ZMQ_EVENT_ACCEPTED, 7);

@@ -40,12 +40,11 @@ struct Backend {
   // and only its monitor tells when one is.
   bool gated = false;
   State state = State::kOpen;
-  // A send succeeded since its peer was last lost: its pipe may hold messages, and only a lost
-  // connection (which ends the pipe, ZMQ_IMMEDIATE) clears this. Backends::pace_reconnects()
-  // leaves such a socket alone.
-  bool sent_since_loss = false;
   // Its connect endpoints retry every ZMQ_RECONNECT_IVL, not on the back-off (pace_reconnects).
   bool prompt_reconnects = false;
+  // A connect in the last pace change failed: the endpoint is not connected, and the next
+  // Backends::pace_reconnects() call connects it again, whatever the pace asked for then.
+  bool reconnect_failed = false;
   Clock::time_point paused_at;         // when it entered kPausedAfterLoss
   std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
 
@@ -114,11 +113,13 @@ class Backends {
   // at once, not up to reconnect_max_ms later, and only routes with work pay for the attempts.
   // libzmq reads the back-off when an endpoint is connected, so a change of pace disconnects
   // and connects its endpoints again. That is done only where it can lose nothing and corrupt
-  // no count: a socket with ZMQ_IMMEDIATE (no pipe without a connection), no peer, no TCP
-  // connection reported (the caller has read the monitor to its end: libzmq reports no
-  // DISCONNECTED for a connection ended by a disconnect), and nothing sent since its peer was
-  // lost. Left: a connection that completes in the microseconds between the monitor read and
-  // the disconnect would stay counted as pending.
+  // no count: a socket with ZMQ_IMMEDIATE (no pipe without a connection, so none holds
+  // messages), no peer and no TCP connection reported (the caller has read the monitor to its
+  // end: libzmq reports no DISCONNECTED for a connection ended by a disconnect). inproc
+  // endpoints are left alone (nothing to retry), and so is a back-off of at most 100 ms (libzmq
+  // backs off only above ZMQ_RECONNECT_IVL). A connection that completes in the microseconds
+  // between the monitor read and the disconnect is reported but never closed; Presence drops
+  // it when its file descriptor is reported again (see presence.h).
   ReconnectPace pace_reconnects(bool queued);
   // Whether some socket's pace differs from what `queued` asks for (cheap: no monitor read).
   [[nodiscard]] bool pace_due(bool queued) const;
@@ -135,7 +136,6 @@ class Backends {
          ++tried, index = index + 1 == count ? 0 : index + 1) {
       if (!sockets_[index].can_take() || !eligible(index)) continue;
       if (!send(index)) continue;
-      sockets_[index].sent_since_loss = true;
       next_ = index + 1 == count ? 0 : index + 1;
       return index;
     }

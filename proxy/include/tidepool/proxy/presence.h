@@ -31,7 +31,10 @@ HandshakeFailure classify_handshake_failure(std::uint16_t event, std::uint32_t v
 // connection. If that was the wrong one (a silent connection older than the peer that
 // completed), its close gives it away: libzmq reports HANDSHAKE_FAILED right before its
 // DISCONNECTED, and the credit moves to a connection still pending. Counts are therefore
-// exact once every pending connection has resolved.
+// exact once every pending connection has resolved. libzmq reports no DISCONNECTED for a
+// connection its own socket ended (zmq_disconnect); should one have been reported as up, the
+// next connection that reuses its file descriptor ends its record (counted as a disconnect if
+// it was live).
 class Presence {
  public:
   enum class Change { kNone, kUp, kDown };
