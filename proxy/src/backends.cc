@@ -40,7 +40,6 @@ void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int6
                   .gated = gated,
                   .state = Backend::State::kOpen,
                   .prompt_reconnects = false,
-                  .reconnect_failed = false,
                   .paused_at = {},
                   .disconnects_seen = 0};
   configure_socket(backend.socket, config.backend, config.name,
@@ -147,7 +146,7 @@ bool paced(const Backend& backend) {
 bool Backends::pace_due(bool queued) const {
   if (request_reply_ || back_off_ms_ <= kReconnectIvlMs) return false;
   return std::any_of(sockets_.begin(), sockets_.end(), [&](const Backend& b) {
-    return (b.prompt_reconnects != queued || b.reconnect_failed) && paced(b);
+    return b.prompt_reconnects != queued && paced(b);
   });
 }
 
@@ -156,8 +155,8 @@ ReconnectPace Backends::pace_reconnects(bool queued) {
   if (!pace_due(queued)) return pace;
   for (auto& backend : sockets_) {
     const Presence& presence = backend.monitor.presence();
-    if ((backend.prompt_reconnects == queued && !backend.reconnect_failed) || !paced(backend) ||
-        presence.up() || presence.connecting()) {
+    if (backend.prompt_reconnects == queued || !paced(backend) || presence.up() ||
+        presence.connecting()) {
       continue;
     }
     backend.socket.set(zmq::sockopt::reconnect_ivl_max, queued ? 0 : back_off_ms_);
@@ -173,18 +172,17 @@ ReconnectPace Backends::pace_reconnects(bool queued) {
       try {
         backend.socket.disconnect(endpoint);
       } catch (const zmq::error_t&) {
-        // ENOENT: not connected (a connect below failed in an earlier call); connected below.
+        // ETERM: the context is closing (see below).
       }
     }
-    backend.reconnect_failed = false;
     for (const auto& endpoint : backend.connects) {
       if (!retries(endpoint)) continue;
       try {
         backend.socket.connect(endpoint);
       } catch (const zmq::error_t& e) {
-        // The same string connected at startup, and libzmq 4.3 checks only its syntax here
-        // (names resolve at each attempt), so this is rare (ENOMEM): the next call retries.
-        backend.reconnect_failed = true;
+        // The same string connected at startup, libzmq 4.3 checks only its syntax here (names
+        // resolve at each attempt) and aborts when out of memory: only ETERM gets here, as the
+        // context closes at exit.
         pace.failed = endpoint;
         pace.error = e.what();
       }

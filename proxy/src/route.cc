@@ -440,7 +440,7 @@ void Route::pace_reconnects(Clock::time_point now) {
   }
   if (!pace.failed.empty()) {
     handshake_log_.warn(
-        now, "cannot connect a backend endpoint again (retried)",
+        now, "cannot connect a backend endpoint again",
         {{"route", config_.name}, {"endpoint", pace.failed}, {"error", pace.error}});
   }
 }

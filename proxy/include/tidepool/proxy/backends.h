@@ -42,9 +42,6 @@ struct Backend {
   State state = State::kOpen;
   // Its connect endpoints retry every ZMQ_RECONNECT_IVL, not on the back-off (pace_reconnects).
   bool prompt_reconnects = false;
-  // A connect in the last pace change failed: the endpoint is not connected, and the next
-  // Backends::pace_reconnects() call connects it again, whatever the pace asked for then.
-  bool reconnect_failed = false;
   Clock::time_point paused_at;         // when it entered kPausedAfterLoss
   std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
 
@@ -68,7 +65,7 @@ struct ReconnectPace {
   std::size_t prompt = 0;    // sockets whose endpoints now retry every 100 ms
   std::size_t back_off = 0;  // sockets back on the back-off
   std::string failed;        // an endpoint that could not be connected again ("" if none)...
-  std::string error;         // ...and why; it is tried again on the next call
+  std::string error;         // ...and why
 };
 
 // Presence totals over every backend socket, for the metrics.
@@ -113,13 +110,16 @@ class Backends {
   // at once, not up to reconnect_max_ms later, and only routes with work pay for the attempts.
   // libzmq reads the back-off when an endpoint is connected, so a change of pace disconnects
   // and connects its endpoints again. That is done only where it can lose nothing and corrupt
-  // no count: a socket with ZMQ_IMMEDIATE (no pipe without a connection, so none holds
-  // messages), no peer and no TCP connection reported (the caller has read the monitor to its
-  // end: libzmq reports no DISCONNECTED for a connection ended by a disconnect). inproc
-  // endpoints are left alone (nothing to retry), and so is a back-off of at most 100 ms (libzmq
-  // backs off only above ZMQ_RECONNECT_IVL). A connection that completes in the microseconds
-  // between the monitor read and the disconnect is reported but never closed; Presence drops
-  // it when its file descriptor is reported again (see presence.h).
+  // no count: a socket with ZMQ_IMMEDIATE (no pipe without a connection, and none left whose
+  // messages are not already lost with it), no peer and no TCP connection reported (the caller
+  // has read the monitor to its end: libzmq reports no DISCONNECTED for a connection ended by
+  // a disconnect). inproc endpoints are left alone (nothing to retry), and so is a back-off of
+  // at most 100 ms (libzmq backs off only above ZMQ_RECONNECT_IVL).
+  // Left: a connection that completes in the microseconds between the monitor read and the
+  // disconnect is closed unreported. If its handshake had not finished, the next connection
+  // reuses its file descriptor and Presence drops the record (presence.h). If it had, its close
+  // waits for its pipe, the next connection gets another fd, and the socket counts one peer too
+  // many until some connection of it reuses that fd.
   ReconnectPace pace_reconnects(bool queued);
   // Whether some socket's pace differs from what `queued` asks for (cheap: no monitor read).
   [[nodiscard]] bool pace_due(bool queued) const;
