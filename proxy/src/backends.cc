@@ -6,6 +6,27 @@
 
 namespace tidepool::proxy {
 
+namespace {
+
+// libzmq's ZMQ_RECONNECT_IVL, which tidepool leaves at its default: the prompt pace, and the
+// back-off at or below which libzmq does not back off at all.
+constexpr int kReconnectIvlMs = 100;
+
+// The endpoints a pace change reconnects: inproc has no connection to retry.
+bool retries(const std::string& endpoint) { return !endpoint.starts_with("inproc://"); }
+
+bool paced(const Backend& backend) {
+  return !backend.gated && std::any_of(backend.connects.begin(), backend.connects.end(), retries);
+}
+
+// Housekeeping passes (100 ms each while messages wait, longer when idle) during which a
+// socket whose endpoints a pace change connected again is checked for connections that ended
+// unreported: the disconnect ends one that raced it once its pipe is torn down, within a few
+// of the socket's command reads.
+constexpr int kAuditPasses = 20;
+
+}  // namespace
+
 Backends::Backends(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame)
     : request_reply_(config.request_reply()), back_off_ms_(config.backend.reconnect_max_ms) {
   if (request_reply_) {
@@ -40,10 +61,12 @@ void Backends::add(zmq::context_t& context, const RouteConfig& config, std::int6
                   .gated = gated,
                   .state = Backend::State::kOpen,
                   .prompt_reconnects = false,
+                  .audit_passes = 0,
                   .paused_at = {},
                   .disconnects_seen = 0};
   configure_socket(backend.socket, config.backend, config.name,
                    SocketRole{.backend = true, .immediate = !gated, .max_frame = max_frame});
+  if (!request_reply_ && paced(backend)) backend.monitor.track_closes();
   sockets_.push_back(std::move(backend));
 }
 
@@ -103,6 +126,28 @@ std::optional<BackendEvent> Backends::next_event(std::size_t index, Clock::time_
   auto event = backend.monitor.next(&result.change);
   if (!event) return std::nullopt;
   result.event = std::move(*event);
+  note_losses(backend, result, now);
+  return result;
+}
+
+bool Backends::auditing() const {
+  return std::any_of(sockets_.begin(), sockets_.end(),
+                     [](const Backend& b) { return b.audit_passes > 0; });
+}
+
+std::optional<BackendEvent> Backends::end_unreported(std::size_t index, Clock::time_point now) {
+  Backend& backend = sockets_[index];
+  if (backend.audit_passes == 0) return std::nullopt;
+  --backend.audit_passes;
+  BackendEvent result;
+  result.was_up = up();
+  result.change = backend.monitor.end_unreported();
+  note_losses(backend, result, now);
+  if (!result.lost_peer) return std::nullopt;
+  return result;
+}
+
+void Backends::note_losses(Backend& backend, BackendEvent& result, Clock::time_point now) {
   const std::uint64_t disconnects = backend.monitor.presence().disconnects();
   result.lost_peer = disconnects > backend.disconnects_seen;
   backend.disconnects_seen = disconnects;
@@ -112,7 +157,6 @@ std::optional<BackendEvent> Backends::next_event(std::size_t index, Clock::time_
     backend.state = Backend::State::kPausedAfterLoss;
     backend.paused_at = now;
   }
-  return result;
 }
 
 void Backends::end_pauses(Clock::time_point before) {
@@ -128,26 +172,10 @@ bool Backends::any_paused() const {
                      [](const Backend& b) { return b.state == Backend::State::kPausedAfterLoss; });
 }
 
-namespace {
-
-// libzmq's ZMQ_RECONNECT_IVL, which tidepool leaves at its default: the prompt pace, and the
-// back-off at or below which libzmq does not back off at all.
-constexpr int kReconnectIvlMs = 100;
-
-// The endpoints a pace change reconnects: inproc has no connection to retry.
-bool retries(const std::string& endpoint) { return !endpoint.starts_with("inproc://"); }
-
-bool paced(const Backend& backend) {
-  return !backend.gated && std::any_of(backend.connects.begin(), backend.connects.end(), retries);
-}
-
-}  // namespace
-
 bool Backends::pace_due(bool queued) const {
   if (request_reply_ || back_off_ms_ <= kReconnectIvlMs) return false;
-  return std::any_of(sockets_.begin(), sockets_.end(), [&](const Backend& b) {
-    return b.prompt_reconnects != queued && paced(b);
-  });
+  return std::any_of(sockets_.begin(), sockets_.end(),
+                     [&](const Backend& b) { return b.prompt_reconnects != queued && paced(b); });
 }
 
 ReconnectPace Backends::pace_reconnects(bool queued) {
@@ -188,6 +216,7 @@ ReconnectPace Backends::pace_reconnects(bool queued) {
       }
     }
     backend.prompt_reconnects = queued;
+    backend.audit_passes = kAuditPasses;
     ++(queued ? pace.prompt : pace.back_off);
   }
   return pace;

@@ -375,26 +375,30 @@ bool Route::read_backend_monitor(std::size_t index, Clock::time_point now) {
   for (int n = 0; n < kReadBatch; ++n) {
     const auto outcome = backends_.next_event(index, now);
     if (!outcome) return true;
-    const MonitorEvent& event = outcome->event;
-    if (event.handshake_failed()) {
-      log_handshake_failure(classify_handshake_failure(event.id, event.value), true, event.address,
-                            now);
-    }
-    if (outcome->lost_peer && config_.request_reply()) requeue_in_flight(index, now);
-    if (outcome->change == Presence::Change::kUp) {
-      if (!outcome->was_up) {
-        log::info("backend up",
-                  {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
-      }
-      flush(FlushTrigger::kConnect, now);
-    } else if (outcome->change == Presence::Change::kDown && !backends_.up()) {
-      log::warn("backend down: queueing", {{"route", config_.name}});
-      // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
-      // with no peer left, nothing forwarded is held in this process any more.
-      if (!config_.request_reply()) queue_.all_delivered();
-    }
+    on_backend_event(index, *outcome, now);
   }
   return false;
+}
+
+void Route::on_backend_event(std::size_t index, const BackendEvent& outcome,
+                             Clock::time_point now) {
+  const MonitorEvent& event = outcome.event;
+  if (event.handshake_failed()) {
+    log_handshake_failure(classify_handshake_failure(event.id, event.value), true, event.address,
+                          now);
+  }
+  if (outcome.lost_peer && config_.request_reply()) requeue_in_flight(index, now);
+  if (outcome.change == Presence::Change::kUp) {
+    if (!outcome.was_up) {
+      log::info("backend up", {{"route", config_.name}, {"queued", std::to_string(queue_.size())}});
+    }
+    flush(FlushTrigger::kConnect, now);
+  } else if (outcome.change == Presence::Change::kDown && !backends_.up()) {
+    log::warn("backend down: queueing", {{"route", config_.name}});
+    // ZMQ_IMMEDIATE drops a pipe with its connection (libzmq session_base reconnect()):
+    // with no peer left, nothing forwarded is held in this process any more.
+    if (!config_.request_reply()) queue_.all_delivered();
+  }
 }
 
 void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
@@ -421,12 +425,20 @@ void Route::log_handshake_failure(HandshakeFailure failure, bool backend,
 
 void Route::pace_reconnects(Clock::time_point now) {
   const bool queued = !queue_.empty();
-  if (!backends_.pace_due(queued)) return;  // most passes: no monitor read
-  // Backends::pace_reconnects() needs every connection libzmq has reported: the monitors first.
+  // Most passes: neither, and no monitor read.
+  if (!backends_.pace_due(queued) && !backends_.auditing()) return;
+  // Both need every connection libzmq has reported: the monitors first.
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     if (!read_backend_monitor(i, now)) {
       monitor_backlog_ = true;  // more events than a batch: the next pass reads on, paces later
       return;
+    }
+  }
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    if (const auto ended = backends_.end_unreported(i, now)) {
+      log::info("backend connection ended by a reconnect, unreported by libzmq: counted as lost",
+                {{"route", config_.name}, {"backend", backends_[i].name()}});
+      on_backend_event(i, *ended, now);
     }
   }
   const ReconnectPace pace = backends_.pace_reconnects(queued);

@@ -2,6 +2,8 @@
 // monitors (sockets.h says what each is for).
 #include "tidepool/proxy/sockets.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -207,8 +209,52 @@ std::optional<MonitorEvent> SocketMonitor::next(Presence::Change* change) {
     event.address = address.to_string();
     const auto changed = presence_.on_event(event.id, event.value);
     if (change != nullptr) *change = changed;
+    if (track_closes_) note_identity(event);
     return event;
   }
+}
+
+namespace {
+
+// The inode of the socket behind `fd`; 0 when it is closed or not a socket.
+ino_t socket_inode(std::uint32_t fd) {
+  struct stat status {};
+  if (::fstat(static_cast<int>(fd), &status) != 0 || !S_ISSOCK(status.st_mode)) return 0;
+  return status.st_ino;
+}
+
+}  // namespace
+
+void SocketMonitor::note_identity(const MonitorEvent& event) {
+  const auto same_fd = [&](const auto& identity) { return identity.first == event.value; };
+  switch (event.id) {
+    case ZMQ_EVENT_CONNECTED:
+    case ZMQ_EVENT_ACCEPTED:
+      std::erase_if(identities_, same_fd);
+      // One fstat per connection, none per message. If the fd is closed already, the
+      // connection is too: 0 marks it so, and its DISCONNECTED (if any) follows.
+      identities_.emplace_back(event.value, socket_inode(event.value));
+      break;
+    case ZMQ_EVENT_DISCONNECTED:
+      std::erase_if(identities_, same_fd);
+      break;
+    case ZMQ_EVENT_MONITOR_STOPPED:
+      identities_.clear();
+      break;
+    default:
+      break;
+  }
+}
+
+Presence::Change SocketMonitor::end_unreported() {
+  return presence_.end_closed([&](std::uint32_t fd) {
+    const auto identity = std::find_if(identities_.begin(), identities_.end(),
+                                       [&](const auto& known) { return known.first == fd; });
+    if (identity == identities_.end()) return false;  // never seen: nothing to compare
+    if (socket_inode(fd) == identity->second && identity->second != 0) return false;
+    identities_.erase(identity);
+    return true;
+  });
 }
 
 void SocketMonitor::stop(zmq::socket_t& watched) {

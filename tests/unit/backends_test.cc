@@ -194,6 +194,10 @@ TEST_CASE("reconnect pace: prompt only while queued and with no peer, back-off w
   CHECK(backends.pace_reconnects(false).back_off == 1);
   CHECK_FALSE(backends[0].prompt_reconnects);
   CHECK(backends.pace_reconnects(true).prompt == 1);
+  // Each change is followed by a look for connections it ended unreported, for 20 passes.
+  CHECK(backends.auditing());
+  for (int pass = 0; pass < 20; ++pass) CHECK_FALSE(backends.end_unreported(0, Clock::now()));
+  CHECK_FALSE(backends.auditing());
 
   // Both copies of the endpoint, connected again three times above, reach the worker that
   // binds now. With a peer the socket is left alone.

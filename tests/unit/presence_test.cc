@@ -205,6 +205,28 @@ TEST_CASE("a connection ended unreported is dropped when its fd is reported agai
   CHECK(p.disconnects() == 2);
 }
 
+TEST_CASE("end_closed ends only the live connections it is told are closed, as disconnects") {
+  Presence p;
+  p.on_event(ZMQ_EVENT_CONNECTED, 7);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  p.on_event(ZMQ_EVENT_CONNECTED, 8);
+  p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
+  p.on_event(ZMQ_EVENT_CONNECTED, 9);  // pending: left to its own DISCONNECTED or fd reuse
+  const auto closed = [](std::uint32_t fd) { return fd != 8; };
+  CHECK(p.end_closed(closed) == Change::kNone);  // 8 is still up
+  CHECK(p.peers() == 1);
+  CHECK(p.connecting());
+  CHECK(p.disconnects() == 1);
+  CHECK(p.end_closed([](std::uint32_t) { return true; }) == Change::kDown);
+  CHECK(p.disconnects() == 2);
+  CHECK(p.end_closed([](std::uint32_t) { return true; }) == Change::kNone);
+  CHECK(p.disconnects() == 2);
+  // A late DISCONNECTED for one already ended counts nothing.
+  CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 8) == Change::kNone);
+  CHECK(p.disconnects() == 2);
+  CHECK(p.failed_handshakes_total() == 0);
+}
+
 TEST_CASE("events that carry no presence information change nothing") {
   Presence p;
   p.on_event(ZMQ_EVENT_ACCEPTED, 7);

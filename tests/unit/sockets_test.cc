@@ -165,3 +165,50 @@ TEST_CASE("SocketMonitor: its fd turns readable when an event waits, and presenc
   CHECK(monitor.presence().peers() == 1);
   monitor.stop(watched);
 }
+
+TEST_CASE(
+    "SocketMonitor: a live connection its socket's own disconnect() ended is found closed, "
+    "not reported") {
+  zmq::context_t context;
+  zmq::socket_t worker(context, zmq::socket_type::pull);
+  worker.set(zmq::sockopt::linger, 0);
+  worker.bind("tcp://127.0.0.1:0");
+  const std::string address = worker.get(zmq::sockopt::last_endpoint);
+  for (const bool tracked : {true, false}) {
+    zmq::socket_t backend(context, zmq::socket_type::push);
+    backend.set(zmq::sockopt::linger, 0);
+    backend.set(zmq::sockopt::immediate, 1);
+    SocketMonitor monitor(context);
+    if (tracked) monitor.track_closes();
+    monitor.start(backend, tracked ? "tracked" : "untracked", "backend");
+    backend.connect(address);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!monitor.presence().up() && std::chrono::steady_clock::now() < deadline) {
+      while (monitor.next()) {
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    REQUIRE(monitor.presence().up());
+    // Open: nothing to end.
+    CHECK(monitor.end_unreported() == Presence::Change::kNone);
+    CHECK(monitor.presence().up());
+
+    backend.disconnect(address);
+    // The session closes the connection once the socket has acknowledged its pipe's end,
+    // which it does as it processes commands (here: reading ZMQ_EVENTS).
+    Presence::Change ended = Presence::Change::kNone;
+    const auto until = std::chrono::steady_clock::now() + (tracked ? 5s : 300ms);
+    while (ended == Presence::Change::kNone && std::chrono::steady_clock::now() < until) {
+      (void)backend.get(zmq::sockopt::events);
+      while (monitor.next()) {
+      }
+      ended = monitor.end_unreported();
+      std::this_thread::sleep_for(2ms);
+    }
+    // libzmq 4.3 reports no DISCONNECTED for it: only the fd check ends the record.
+    CHECK(ended == (tracked ? Presence::Change::kDown : Presence::Change::kNone));
+    CHECK(monitor.presence().up() == !tracked);
+    CHECK(monitor.presence().disconnects() == (tracked ? 1 : 0));
+    monitor.stop(backend);
+  }
+}

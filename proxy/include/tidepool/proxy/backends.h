@@ -42,6 +42,8 @@ struct Backend {
   State state = State::kOpen;
   // Its connect endpoints retry every ZMQ_RECONNECT_IVL, not on the back-off (pace_reconnects).
   bool prompt_reconnects = false;
+  // Housekeeping passes left to look for connections its pace change ended unreported.
+  int audit_passes = 0;
   Clock::time_point paused_at;         // when it entered kPausedAfterLoss
   std::uint64_t disconnects_seen = 0;  // losses already reported by Backends::next_event()
 
@@ -115,14 +117,19 @@ class Backends {
   // has read the monitor to its end: libzmq reports no DISCONNECTED for a connection ended by
   // a disconnect). inproc endpoints are left alone (nothing to retry), and so is a back-off of
   // at most 100 ms (libzmq backs off only above ZMQ_RECONNECT_IVL).
-  // Left: a connection that completes in the microseconds between the monitor read and the
+  // A connection that completes in the microseconds between the monitor read and the
   // disconnect is closed unreported. If its handshake had not finished, the next connection
   // reuses its file descriptor and Presence drops the record (presence.h). If it had, its close
-  // waits for its pipe, the next connection gets another fd, and the socket counts one peer too
-  // many until some connection of it reuses that fd.
+  // waits for its pipe and the next connection gets another fd: end_unreported() finds it.
   ReconnectPace pace_reconnects(bool queued);
   // Whether some socket's pace differs from what `queued` asks for (cheap: no monitor read).
   [[nodiscard]] bool pace_due(bool queued) const;
+  // For some housekeeping passes after its pace changed, socket `index` is checked for live
+  // connections whose fd closed unreported (SocketMonitor::end_unreported()). Returns the loss
+  // when one was found (like next_event(), with no monitor event), nullopt otherwise. The
+  // caller reads the monitor to its end first. auditing(): some socket is being checked.
+  std::optional<BackendEvent> end_unreported(std::size_t index, Clock::time_point now);
+  [[nodiscard]] bool auditing() const;
 
   // Round-robin: offers the message to each socket that can take one, starting after the
   // socket that took the last, until `send(index)` returns true for one, whose index is
@@ -145,6 +152,9 @@ class Backends {
  private:
   void add(zmq::context_t& context, const RouteConfig& config, std::int64_t max_frame,
            std::vector<std::string> binds, std::vector<std::string> connects, bool gated);
+
+  // What a lost peer does to the socket (next_event(), end_unreported()).
+  void note_losses(Backend& backend, BackendEvent& result, Clock::time_point now);
 
   bool request_reply_;
   int back_off_ms_;  // backend.reconnect_max_ms

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <unordered_set>
 
@@ -32,9 +33,9 @@ HandshakeFailure classify_handshake_failure(std::uint16_t event, std::uint32_t v
 // completed), its close gives it away: libzmq reports HANDSHAKE_FAILED right before its
 // DISCONNECTED, and the credit moves to a connection still pending. Counts are therefore
 // exact once every pending connection has resolved. libzmq reports no DISCONNECTED for a
-// connection its own socket ended (zmq_disconnect); should one have been reported as up, the
-// next connection that reuses its file descriptor ends its record (counted as a disconnect if
-// it was live).
+// connection its own socket ended (zmq_disconnect): such a record ends when the next
+// connection reuses its file descriptor, or when end_closed() finds it closed (counted as a
+// disconnect if it was live).
 class Presence {
  public:
   enum class Change { kNone, kUp, kDown };
@@ -43,6 +44,10 @@ class Presence {
   // carry one). Returns kUp when the socket went from no live peer to one, kDown for the
   // reverse.
   Change on_event(std::uint16_t event, std::uint32_t value);
+  // Ends the record of each live connection whose fd `closed(fd)` says is no longer the
+  // connection reported on it, as a disconnect. Only live ones: a pending connection that
+  // closes is reported (DISCONNECTED, counted as a failed handshake) or its fd is reused.
+  Change end_closed(const std::function<bool(std::uint32_t fd)>& closed);
 
   [[nodiscard]] bool up() const { return !live_.empty(); }
   [[nodiscard]] std::size_t peers() const { return live_.size(); }

@@ -108,7 +108,10 @@ class Route {
   // with more waiting (the fd will not signal again for those: the next pass reads on).
   bool read_frontend_monitor(Clock::time_point now);
   bool read_backend_monitor(std::size_t backend, Clock::time_point now);
-  // Prompt reconnects while messages are queued for an absent backend (Backends::pace_reconnects).
+  // What a backend monitor event (or a connection found ended unreported) does to the route.
+  void on_backend_event(std::size_t backend, const BackendEvent& outcome, Clock::time_point now);
+  // Prompt reconnects while messages are queued for an absent backend (Backends::pace_reconnects),
+  // and the connections a pace change ended unreported (Backends::end_unreported).
   void pace_reconnects(Clock::time_point now);
   void log_handshake_failure(HandshakeFailure failure, bool backend, const std::string& address,
                              Clock::time_point now);

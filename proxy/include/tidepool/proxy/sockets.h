@@ -3,9 +3,12 @@
 // where "would block" is a value, and a socket's monitor with the presence it feeds.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -71,6 +74,13 @@ class SocketMonitor {
   // The next event, already applied to presence(); nullopt when none is waiting. `change`
   // receives what it did to presence.
   std::optional<MonitorEvent> next(Presence::Change* change = nullptr);
+  // Notes which socket each reported connection's fd was (one fstat per connection), for
+  // end_unreported(). Off by default: only a socket that disconnects its own endpoints needs it.
+  void track_closes() { track_closes_ = true; }
+  // Ends the records of live connections whose fd is now closed, or another socket than the
+  // one reported on it: libzmq reports no DISCONNECTED for a connection the watched socket's
+  // own disconnect() ended (Backends::pace_reconnects()). Read next() to its end first.
+  Presence::Change end_unreported();
   void stop(zmq::socket_t& watched);
 
   [[nodiscard]] const Presence& presence() const { return presence_; }
@@ -81,8 +91,14 @@ class SocketMonitor {
   [[nodiscard]] int fd() const { return fd_; }
 
  private:
+  void note_identity(const MonitorEvent& event);
+
   zmq::socket_t socket_;
   Presence presence_;
+  // The socket inode behind each reported connection's fd when its event was read: a closed
+  // fd, or one reused by another socket, is told from the connection that was reported on it.
+  std::vector<std::pair<std::uint32_t, ino_t>> identities_;
+  bool track_closes_ = false;
   int fd_ = -1;
 };
 
