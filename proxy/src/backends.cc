@@ -22,7 +22,7 @@ bool paced(const Backend& backend) {
 // Housekeeping passes (100 ms each while messages wait, longer when idle) during which a
 // socket whose endpoints a pace change connected again is checked for connections that ended
 // unreported: the disconnect ends one that raced it once its pipe is torn down, within a few
-// of the socket's command reads.
+// of the socket's command reads (one each pass, closed_connections()).
 constexpr int kAuditPasses = 20;
 
 }  // namespace
@@ -135,13 +135,24 @@ bool Backends::auditing() const {
                      [](const Backend& b) { return b.audit_passes > 0; });
 }
 
-std::optional<BackendEvent> Backends::end_unreported(std::size_t index, Clock::time_point now) {
+std::vector<std::uint32_t> Backends::closed_connections(std::size_t index) {
   Backend& backend = sockets_[index];
-  if (backend.audit_passes == 0) return std::nullopt;
+  if (backend.audit_passes == 0) return {};
   --backend.audit_passes;
+  // A connection the disconnect ended closes once this socket has acknowledged its pipe's
+  // end, which it does as it reads its commands: the loop leaves an idle PUSH socket out of
+  // zmq_poll, so read them here.
+  (void)backend.socket.get(zmq::sockopt::events);
+  return backend.monitor.closed_live();
+}
+
+std::optional<BackendEvent> Backends::end_unreported(std::size_t index,
+                                                     const std::vector<std::uint32_t>& closed,
+                                                     Clock::time_point now) {
+  Backend& backend = sockets_[index];
   BackendEvent result;
   result.was_up = up();
-  result.change = backend.monitor.end_unreported();
+  result.change = backend.monitor.end_unreported(closed);
   note_losses(backend, result, now);
   if (!result.lost_peer) return std::nullopt;
   return result;

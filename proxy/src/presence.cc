@@ -106,6 +106,7 @@ Presence::Change Presence::on_event(std::uint16_t event, std::uint32_t value) {
 }
 
 Presence::Change Presence::end_closed(const std::function<bool(std::uint32_t fd)>& closed) {
+  if (!pending_.empty()) return Change::kNone;
   const bool was_up = up();
   disconnects_ += std::erase_if(live_, closed);
   return was_up && !up() ? Change::kDown : Change::kNone;

@@ -435,7 +435,14 @@ void Route::pace_reconnects(Clock::time_point now) {
     }
   }
   for (std::size_t i = 0; i < backends_.size(); ++i) {
-    if (const auto ended = backends_.end_unreported(i, now)) {
+    const std::vector<std::uint32_t> closed = backends_.closed_connections(i);
+    if (closed.empty()) continue;
+    // A close libzmq reported was reported before the fd closed: read on to it.
+    if (!read_backend_monitor(i, now)) {
+      monitor_backlog_ = true;
+      return;
+    }
+    if (const auto ended = backends_.end_unreported(i, closed, now)) {
       log::info("backend connection ended by a reconnect, unreported by libzmq: counted as lost",
                 {{"route", config_.name}, {"backend", backends_[i].name()}});
       on_backend_event(i, *ended, now);

@@ -246,13 +246,21 @@ void SocketMonitor::note_identity(const MonitorEvent& event) {
   }
 }
 
-Presence::Change SocketMonitor::end_unreported() {
-  return presence_.end_closed([&](std::uint32_t fd) {
+std::vector<std::uint32_t> SocketMonitor::closed_live() const {
+  std::vector<std::uint32_t> closed;
+  for (const std::uint32_t fd : presence_.live()) {
     const auto identity = std::find_if(identities_.begin(), identities_.end(),
                                        [&](const auto& known) { return known.first == fd; });
-    if (identity == identities_.end()) return false;  // never seen: nothing to compare
-    if (socket_inode(fd) == identity->second && identity->second != 0) return false;
-    identities_.erase(identity);
+    if (identity == identities_.end()) continue;  // never seen: nothing to compare
+    if (identity->second == 0 || socket_inode(fd) != identity->second) closed.push_back(fd);
+  }
+  return closed;
+}
+
+Presence::Change SocketMonitor::end_unreported(const std::vector<std::uint32_t>& closed) {
+  return presence_.end_closed([&](std::uint32_t fd) {
+    if (std::find(closed.begin(), closed.end(), fd) == closed.end()) return false;
+    std::erase_if(identities_, [&](const auto& known) { return known.first == fd; });
     return true;
   });
 }

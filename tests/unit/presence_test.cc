@@ -205,17 +205,15 @@ TEST_CASE("a connection ended unreported is dropped when its fd is reported agai
   CHECK(p.disconnects() == 2);
 }
 
-TEST_CASE("end_closed ends only the live connections it is told are closed, as disconnects") {
+TEST_CASE("end_closed ends the live connections it is told are closed, each once, as disconnects") {
   Presence p;
   p.on_event(ZMQ_EVENT_CONNECTED, 7);
   p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
   p.on_event(ZMQ_EVENT_CONNECTED, 8);
   p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0);
-  p.on_event(ZMQ_EVENT_CONNECTED, 9);  // pending: left to its own DISCONNECTED or fd reuse
   const auto closed = [](std::uint32_t fd) { return fd != 8; };
   CHECK(p.end_closed(closed) == Change::kNone);  // 8 is still up
   CHECK(p.peers() == 1);
-  CHECK(p.connecting());
   CHECK(p.disconnects() == 1);
   CHECK(p.end_closed([](std::uint32_t) { return true; }) == Change::kDown);
   CHECK(p.disconnects() == 2);
@@ -225,6 +223,18 @@ TEST_CASE("end_closed ends only the live connections it is told are closed, as d
   CHECK(p.on_event(ZMQ_EVENT_DISCONNECTED, 8) == Change::kNone);
   CHECK(p.disconnects() == 2);
   CHECK(p.failed_handshakes_total() == 0);
+}
+
+TEST_CASE("end_closed ends nothing while a connection is pending: the credit may be wrong") {
+  // fd 10 ended unreported before its handshake, and its fd went elsewhere; fd 12's handshake
+  // is credited to it. Ending 10 as closed would leave 12, the live one, pending.
+  Presence p;
+  p.on_event(ZMQ_EVENT_CONNECTED, 10);
+  p.on_event(ZMQ_EVENT_CONNECTED, 12);
+  CHECK(p.on_event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0) == Change::kUp);
+  CHECK(p.end_closed([](std::uint32_t fd) { return fd == 10; }) == Change::kNone);
+  CHECK(p.up());
+  CHECK(p.disconnects() == 0);
 }
 
 TEST_CASE("events that carry no presence information change nothing") {

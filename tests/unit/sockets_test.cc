@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -190,7 +191,8 @@ TEST_CASE(
     }
     REQUIRE(monitor.presence().up());
     // Open: nothing to end.
-    CHECK(monitor.end_unreported() == Presence::Change::kNone);
+    CHECK(monitor.closed_live().empty());
+    CHECK(monitor.end_unreported({}) == Presence::Change::kNone);
     CHECK(monitor.presence().up());
 
     backend.disconnect(address);
@@ -200,9 +202,10 @@ TEST_CASE(
     const auto until = std::chrono::steady_clock::now() + (tracked ? 5s : 300ms);
     while (ended == Presence::Change::kNone && std::chrono::steady_clock::now() < until) {
       (void)backend.get(zmq::sockopt::events);
+      const std::vector<std::uint32_t> closed = monitor.closed_live();
       while (monitor.next()) {
       }
-      ended = monitor.end_unreported();
+      ended = monitor.end_unreported(closed);
       std::this_thread::sleep_for(2ms);
     }
     // libzmq 4.3 reports no DISCONNECTED for it: only the fd check ends the record.

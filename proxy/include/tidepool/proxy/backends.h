@@ -120,15 +120,19 @@ class Backends {
   // A connection that completes in the microseconds between the monitor read and the
   // disconnect is closed unreported. If its handshake had not finished, the next connection
   // reuses its file descriptor and Presence drops the record (presence.h). If it had, its close
-  // waits for its pipe and the next connection gets another fd: end_unreported() finds it.
+  // waits for its pipe and the next connection gets another fd: closed_connections() finds it.
   ReconnectPace pace_reconnects(bool queued);
   // Whether some socket's pace differs from what `queued` asks for (cheap: no monitor read).
   [[nodiscard]] bool pace_due(bool queued) const;
   // For some housekeeping passes after its pace changed, socket `index` is checked for live
-  // connections whose fd closed unreported (SocketMonitor::end_unreported()). Returns the loss
-  // when one was found (like next_event(), with no monitor event), nullopt otherwise. The
-  // caller reads the monitor to its end first. auditing(): some socket is being checked.
-  std::optional<BackendEvent> end_unreported(std::size_t index, Clock::time_point now);
+  // connections whose fd closed unreported: closed_connections() lists the candidates (empty
+  // when it is not checked); the caller reads the monitor to its end, then end_unreported()
+  // ends those still live (SocketMonitor::closed_live()). It returns the loss, like
+  // next_event() with no monitor event, or nullopt. auditing(): some socket is checked.
+  std::vector<std::uint32_t> closed_connections(std::size_t index);
+  std::optional<BackendEvent> end_unreported(std::size_t index,
+                                             const std::vector<std::uint32_t>& closed,
+                                             Clock::time_point now);
   [[nodiscard]] bool auditing() const;
 
   // Round-robin: offers the message to each socket that can take one, starting after the

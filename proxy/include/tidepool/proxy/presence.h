@@ -45,12 +45,14 @@ class Presence {
   // reverse.
   Change on_event(std::uint16_t event, std::uint32_t value);
   // Ends the record of each live connection whose fd `closed(fd)` says is no longer the
-  // connection reported on it, as a disconnect. Only live ones: a pending connection that
-  // closes is reported (DISCONNECTED, counted as a failed handshake) or its fd is reused.
+  // connection reported on it, as a disconnect. Nothing while a connection is pending: a
+  // handshake may have been credited to a stale record in its place (see above), so which
+  // record is the stale one is not known until the pending ones resolve.
   Change end_closed(const std::function<bool(std::uint32_t fd)>& closed);
 
   [[nodiscard]] bool up() const { return !live_.empty(); }
   [[nodiscard]] std::size_t peers() const { return live_.size(); }
+  [[nodiscard]] const std::unordered_set<std::uint32_t>& live() const { return live_; }
   // A TCP connection is up whose handshake has not resolved yet.
   [[nodiscard]] bool connecting() const { return !pending_.empty(); }
   [[nodiscard]] std::uint64_t connects() const { return connects_; }

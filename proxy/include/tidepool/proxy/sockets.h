@@ -77,10 +77,13 @@ class SocketMonitor {
   // Notes which socket each reported connection's fd was (one fstat per connection), for
   // end_unreported(). Off by default: only a socket that disconnects its own endpoints needs it.
   void track_closes() { track_closes_ = true; }
-  // Ends the records of live connections whose fd is now closed, or another socket than the
-  // one reported on it: libzmq reports no DISCONNECTED for a connection the watched socket's
-  // own disconnect() ended (Backends::pace_reconnects()). Read next() to its end first.
-  Presence::Change end_unreported();
+  // The live connections whose fd is now closed, or another socket than the one reported on
+  // it: libzmq reports no DISCONNECTED for a connection the watched socket's own disconnect()
+  // ended (Backends::pace_reconnects()). libzmq reports every other close before it closes the
+  // fd, so once next() has been read to its end after this call, what end_unreported() still
+  // finds live of these was ended unreported, and it ends them (Presence::end_closed()).
+  [[nodiscard]] std::vector<std::uint32_t> closed_live() const;
+  Presence::Change end_unreported(const std::vector<std::uint32_t>& closed);
   void stop(zmq::socket_t& watched);
 
   [[nodiscard]] const Presence& presence() const { return presence_; }
