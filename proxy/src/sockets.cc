@@ -246,20 +246,28 @@ void SocketMonitor::note_identity(const MonitorEvent& event) {
   }
 }
 
+bool SocketMonitor::closed_since_reported(std::uint32_t fd) const {
+  const auto identity = std::find_if(identities_.begin(), identities_.end(),
+                                     [&](const auto& known) { return known.first == fd; });
+  if (identity == identities_.end()) return false;  // never seen: nothing to compare
+  return identity->second == 0 || socket_inode(fd) != identity->second;
+}
+
 std::vector<std::uint32_t> SocketMonitor::closed_live() const {
   std::vector<std::uint32_t> closed;
   for (const std::uint32_t fd : presence_.live()) {
-    const auto identity = std::find_if(identities_.begin(), identities_.end(),
-                                       [&](const auto& known) { return known.first == fd; });
-    if (identity == identities_.end()) continue;  // never seen: nothing to compare
-    if (identity->second == 0 || socket_inode(fd) != identity->second) closed.push_back(fd);
+    if (closed_since_reported(fd)) closed.push_back(fd);
   }
   return closed;
 }
 
 Presence::Change SocketMonitor::end_unreported(const std::vector<std::uint32_t>& closed) {
   return presence_.end_closed([&](std::uint32_t fd) {
-    if (std::find(closed.begin(), closed.end(), fd) == closed.end()) return false;
+    // Checked again: the monitor read since closed_live() may have reported a new connection
+    // on a reused fd.
+    if (std::find(closed.begin(), closed.end(), fd) == closed.end() || !closed_since_reported(fd)) {
+      return false;
+    }
     std::erase_if(identities_, [&](const auto& known) { return known.first == fd; });
     return true;
   });

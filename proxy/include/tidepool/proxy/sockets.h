@@ -95,6 +95,7 @@ class SocketMonitor {
 
  private:
   void note_identity(const MonitorEvent& event);
+  [[nodiscard]] bool closed_since_reported(std::uint32_t fd) const;
 
   zmq::socket_t socket_;
   Presence presence_;
