@@ -247,7 +247,7 @@ int EventLoop::run(int signal_fd) {
     first_item.clear();
     for (auto& route : routes_) {
       first_item.push_back(items.size());
-      route->poll_items(items, stopping);
+      route->poll_items(items, stopping, now);
     }
     if (zap_) items.push_back(zap_->poll_item());
 

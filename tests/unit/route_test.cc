@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,14 +37,23 @@ RouteConfig config(const std::string& name, SocketType front, SocketType back) {
   return c;
 }
 
-// The event loop's part for one route: poll, handle, timers.
-void pass(Route& route, std::chrono::milliseconds wait = 5ms) {
+// The event loop's part for one route: poll, handle, timers; at `at` rather than the clock's
+// time when given (the hold's window is then exact).
+void pass(Route& route, std::chrono::milliseconds wait = 5ms,
+          std::optional<Clock::time_point> at = std::nullopt) {
   std::vector<zmq::pollitem_t> items;
-  route.poll_items(items, false);
+  route.poll_items(items, false, at.value_or(Clock::now()));
   zmq::poll(items, wait);
-  const auto now = Clock::now();
+  const auto now = at.value_or(Clock::now());
   route.handle(items.data(), now, false);
   route.on_timer(now);
+}
+
+// What the route asks of its frontend at `now` (its first poll item).
+short frontend_events(Route& route, Clock::time_point now) {
+  std::vector<zmq::pollitem_t> items;
+  route.poll_items(items, false, now);
+  return items.front().events;
 }
 
 // Passes until `done()` or a deadline.
@@ -166,4 +176,81 @@ TEST_CASE(
       run_until(route, [&] { return route.status(Clock::now())["dropped"]["malformed"] == 1; }));
   CHECK(route.drained());
   route.close(0ms);
+}
+
+// A full pipe that reopens within 1 ms (kHoldWindow) keeps the clients' messages in the
+// frontend's pipe, not the queue; a backend that takes nothing longer is buffered for.
+TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not on a stuck one") {
+  for (const Overflow overflow : {Overflow::kBlock, Overflow::kDropNewest}) {
+    CAPTURE(static_cast<int>(overflow));
+    zmq::context_t context;
+    Metrics metrics("test");
+    // A TCP worker that does not read yet: libzmq reports TCP peers (inproc has no presence).
+    zmq::socket_t worker(context, zmq::socket_type::pull);
+    worker.set(zmq::sockopt::rcvhwm, 10);
+    worker.bind("tcp://127.0.0.1:*");
+    RouteConfig c = config("hold", SocketType::kPull, SocketType::kPush);
+    c.backend.bind.clear();
+    c.backend.connect = {worker.get(zmq::sockopt::last_endpoint)};
+    c.backend.hwm = 10;
+    c.queue.overflow = overflow;
+    Route route(context, c, metrics);
+    route.open();
+    REQUIRE(run_until(route, [&] { return route.status(Clock::now())["backend"]["up"] == true; }));
+
+    // 64 KiB each: what the worker's pipe, the route's and the loopback buffers hold is well
+    // under 300 of them, so the backend fills before the clients' messages run out.
+    constexpr int kMessages = 300;
+    const std::string payload(64 * 1024, 'x');
+    zmq::socket_t client(context, zmq::socket_type::push);
+    client.set(zmq::sockopt::sndhwm, kMessages);
+    client.connect("inproc://hold-front");
+    for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i) + ":" + payload));
+
+    // Every pass at one instant: the last forward is then always within the window.
+    const Clock::time_point t = Clock::now();
+    const auto queued = [&] { return route.status(t)["queue"]["messages"].get<std::size_t>(); };
+    const auto run_at = [&](Clock::time_point at) {
+      const auto end = Clock::now() + 3000ms;
+      while (queued() == 0 && Clock::now() < end) pass(route, 5ms, at);
+    };
+    run_at(t);
+    REQUIRE(queued() > 0);
+    CHECK(route.status(t)["forwarded"].get<int>() > 0);
+    if (overflow == Overflow::kBlock) {
+      // Held: only what the read batch left is queued, the rest waits in the frontend's pipe.
+      CHECK(frontend_events(route, t) == 0);
+      CHECK(frontend_events(route, t + 999us) == 0);
+      CHECK(route.next_deadline(t) <= t + 1ms);
+      for (int i = 0; i < 5; ++i) pass(route, 5ms, t);
+      CHECK(route.status(t)["received"].get<int>() < kMessages);
+    } else {
+      CHECK(frontend_events(route, t) == ZMQ_POLLIN);  // drop-newest never pushes back
+    }
+    // No forward for 1 ms: the worker is taken for stuck, and its clients are read and queued.
+    CHECK(frontend_events(route, t + 1ms) == ZMQ_POLLIN);
+    const auto later = t + 2ms;
+    REQUIRE(run_until(route, [&] {
+      pass(route, 5ms, later);
+      return route.status(later)["received"] == kMessages;
+    }));
+    CHECK(queued() > 0);
+
+    // The worker reads: every message arrives once, in order.
+    std::vector<int> got;
+    REQUIRE(run_until(
+        route,
+        [&] {
+          Multipart message;
+          while (try_receive(worker, message)) {
+            const std::string body = body_of(message);
+            got.push_back(std::stoi(body.substr(0, body.find(':'))));
+          }
+          return got.size() >= kMessages;
+        },
+        10000ms));
+    REQUIRE(got.size() == kMessages);
+    for (int i = 0; i < kMessages; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
+    route.close(0ms);
+  }
 }

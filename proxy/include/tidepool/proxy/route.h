@@ -53,7 +53,7 @@ class Route {
 
   // Poll items this route wants now, appended to `items` (how many varies); handle() gets
   // the same slice back.
-  void poll_items(std::vector<zmq::pollitem_t>& items, bool stopping);
+  void poll_items(std::vector<zmq::pollitem_t>& items, bool stopping, Clock::time_point now);
   void handle(const zmq::pollitem_t* items, Clock::time_point now, bool stopping);
   // Timers: periodic flush, TTL, in-flight expiry, reply retries, presence (monitor events),
   // log summaries.
@@ -118,7 +118,9 @@ class Route {
   void drop(DropReason reason, std::uint64_t count, Clock::time_point now, std::string_view why,
             std::string_view error = {});
 
-  [[nodiscard]] bool can_read_frontend(bool stopping) const;
+  [[nodiscard]] bool can_read_frontend(bool stopping, Clock::time_point now) const;
+  // The backend is taking the stream, only faster than its full pipe reopens (kHoldWindow).
+  [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
   [[nodiscard]] bool can_forward(Clock::time_point now);
   [[nodiscard]] std::size_t in_flight() const;
   // When on_timer() next reads monitors, expires and summarises: sooner while the route holds
@@ -152,6 +154,7 @@ class Route {
   log::RateLimited disconnect_log_;  // frontend peers gone (maybe an oversized frame)
 
   Clock::time_point next_periodic_flush_;
+  Clock::time_point last_forward_;  // a message last went to a backend (holding_frontend())
   Clock::time_point last_housekeeping_;
   // A monitor read stopped at its batch limit, or none has run yet: its fd signals only once
   // a read found it empty (as frontend_hot_).
