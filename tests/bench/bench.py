@@ -377,10 +377,19 @@ def pipeline_once(mode, size, count, bins, topo, timeout):
     if topo.proxy:
         topo.proxy.wait_backend()
         cpu0 = topo.proxy.cpu()
+    # How many of them took a trip through tidepool's queue rather than straight on.
+    queue_trips = topo.proxy and topo.proxy.kind == "tidepool"
+    forwarded = lambda: topo.proxy.metric_sum("tidepool_forwarded_messages_total") or 0  # noqa: E731
+    forwarded0 = forwarded() if queue_trips else 0
+    flushed0 = topo.proxy.metric_sum("tidepool_flushed_messages_total") if queue_trips else None
     send = start([bins["bench_client"], "push", "--connect", topo.client_ep, "--count",
                   str(count), "--size", str(size)], name=f"push[{mode}]")
     res = wait_json(recv, timeout)
     cpu1 = topo.proxy.cpu() if topo.proxy else None
+    flushed1 = None
+    if queue_trips and res is not None:
+        wait_until(lambda: forwarded() >= forwarded0 + count, 5.0)  # metrics published every 5 ms
+        flushed1 = topo.proxy.metric_sum("tidepool_flushed_messages_total")
     stop(send, 5.0)
     if res is None:
         raise RuntimeError("receiver printed nothing")
@@ -390,6 +399,8 @@ def pipeline_once(mode, size, count, bins, topo, timeout):
     out = {"msgs_per_s": res["msgs_per_s"], "mb_per_s": res["mb_per_s"]}
     if topo.proxy and cpu0 is not None and cpu1 is not None:
         out["cpu_s_per_M"] = (cpu1 - cpu0) / count * 1e6
+    if flushed0 is not None and flushed1 is not None:
+        out["queued_pct"] = (flushed1 - flushed0) / count * 100
     return out
 
 
@@ -453,9 +464,11 @@ def bench_pipeline(bins, modes, tmpdir, cfg, results):
             lambda topo: topo.close())
         key = f"pipeline/{fmt_size(size)}"
         for mode in modes:
-            for metric in ("msgs_per_s", "mb_per_s", "cpu_s_per_M"):
+            for metric in ("msgs_per_s", "mb_per_s", "cpu_s_per_M", "queued_pct"):
                 if metric == "cpu_s_per_M" and mode == "direct":
                     continue  # no proxy process to measure
+                if metric == "queued_pct" and mode != "tidepool":
+                    continue  # only tidepool has a queue
                 results.setdefault(f"{key}/{metric}", {})[mode] = stats(
                     [r.get(metric) for r in runs[mode]])
         results[f"{key}/count"] = count
@@ -1000,6 +1013,8 @@ def build_rows(results, cfg):
         row(f"pipeline {s}: MB/s", f"pipeline/{s}/mb_per_s")
         row(f"pipeline {s}: proxy CPU s / M msgs", f"pipeline/{s}/cpu_s_per_M",
             "≤0.9× zmq_proxy", at_most(0.9))
+        row(f"pipeline {s}: % of messages through tidepool's queue", f"pipeline/{s}/queued_pct",
+            ratios=False)
     for size in ("64 B", "1 KiB"):
         row(f"ping-pong {size}: RTT p50 µs", f"rtt/{size}/p50_us", "≤1.0× zmq_proxy",
             at_most_zmq)
