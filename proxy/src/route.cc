@@ -35,8 +35,8 @@ constexpr std::int64_t kHardLimitFactor = 2;
 // ~0.2 ms at 2.8M msgs/s). Under `block` the frontend is then left unread for a moment rather
 // than its messages queued: they wait in the frontend's own pipe, which costs this process
 // nothing (2M saturated messages: 66% at 64 B and 87% at 1 KiB went through the queue, 6-7%
-// with the hold).
-// A backend that takes nothing for longer (stopped, slow, not reading) is buffered as before.
+// with the hold). A backend that takes nothing for longer (stopped, slow, not reading) is
+// buffered for as before. At 16 KiB a full pipe reopens every ~14 ms: those are queued.
 constexpr auto kHoldWindow = 1ms;
 
 // The next point after `t` on a grid of `period` that every route shares, so that the loop
@@ -128,12 +128,15 @@ bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
 
 bool Route::holding_frontend(Clock::time_point now) const {
   // Only where the operator chose push-back (`block`) and nothing durable is given up (a read
-  // message is spooled, a held one is not). Only while the backend's pipe, not the drain
-  // limit, holds the queue, and only what one read batch left behind: behind a backlog (a
-  // backend just back) the clients keep being read, and the queue takes what they send.
-  return config_.queue.overflow == Overflow::kBlock && !config_.request_reply() &&
-         queue_.spool() == nullptr && !queue_.empty() && queue_.size() <= kReadBatch &&
-         now - last_forward_ < kHoldWindow && backends_.up() && drain_limit_.has_token() &&
+  // message is spooled, a held one is not), and only while the backend's pipe, not the drain
+  // limit, holds the queue.
+  if (config_.queue.overflow != Overflow::kBlock || config_.request_reply() ||
+      queue_.spool() != nullptr || queue_.empty() || now - last_forward_ >= kHoldWindow) {
+    return false;
+  }
+  // Behind a backlog from an outage (a backend just back) the clients keep being read, and the
+  // queue takes what they send while it drains.
+  return !queued_in_outage_ && backends_.up() && drain_limit_.has_token() &&
          drain_limit_.under_in_flight(in_flight());
 }
 
@@ -272,6 +275,7 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   }
   // With a spool its record is written now, durable once commit_spool() has synced the whole
   // read batch.
+  queued_in_outage_ = (queued_in_outage_ && !queue_.empty()) || !backends_.up();
   using Refusal = DurableQueue::Offered::Refusal;
   const DurableQueue::Offered offered = queue_.offer(std::move(message), now);
   if (offered.evicted > 0) {

@@ -12,6 +12,8 @@
 
 #include <zmq.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/sockets.h"
 
@@ -178,52 +180,98 @@ TEST_CASE(
   route.close(0ms);
 }
 
-// A full pipe that reopens within 1 ms (kHoldWindow) keeps the clients' messages in the
-// frontend's pipe, not the queue; a backend that takes nothing longer is buffered for.
+// The hold (route.cc, kHoldWindow): a full pipe that reopens within 1 ms keeps the clients'
+// messages in the frontend's pipe, not the queue; a backend that takes nothing for longer is
+// buffered for, and so are the clients behind a backlog from an outage.
+namespace {
+
+// A route whose PUSH backend connects to a TCP worker (libzmq reports TCP peers; inproc has no
+// presence), with 300 messages of 64 KiB for its inproc frontend: the worker's pipe, the
+// route's and the loopback buffers hold well under 300 of them.
+struct HoldFixture {
+  static constexpr int kMessages = 300;
+  zmq::context_t context;
+  Metrics metrics{"test"};
+  zmq::socket_t worker{context, zmq::socket_type::pull};
+  std::string worker_endpoint;
+  std::optional<Route> route;
+  zmq::socket_t client{context, zmq::socket_type::push};
+  std::vector<int> got;  // what the worker read, by number
+
+  explicit HoldFixture(Overflow overflow) {
+    worker.set(zmq::sockopt::rcvhwm, 10);
+    worker.bind("tcp://127.0.0.1:*");
+    worker_endpoint = worker.get(zmq::sockopt::last_endpoint);
+    RouteConfig c = config("hold", SocketType::kPull, SocketType::kPush);
+    c.backend.bind.clear();
+    c.backend.connect = {worker_endpoint};
+    c.backend.hwm = 10;
+    c.queue.overflow = overflow;
+    route.emplace(context, c, metrics);
+    route->open();
+    client.set(zmq::sockopt::sndhwm, kMessages);
+    client.connect("inproc://hold-front");
+  }
+  ~HoldFixture() { route->close(0ms); }
+  HoldFixture(const HoldFixture&) = delete;
+  HoldFixture& operator=(const HoldFixture&) = delete;
+
+  void send_all() {
+    const std::string payload(64 * 1024, 'x');
+    for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i) + ":" + payload));
+  }
+  [[nodiscard]] nlohmann::json status() const { return route->status(Clock::now()); }
+  [[nodiscard]] std::size_t queued() const {
+    return status()["queue"]["messages"].get<std::size_t>();
+  }
+  void read_worker() {
+    Multipart message;
+    while (try_receive(worker, message)) {
+      const std::string body = body_of(message);
+      got.push_back(std::stoi(body.substr(0, body.find(':'))));
+    }
+  }
+  // The worker reads until it has had every message; true when they came once, in order.
+  bool read_all_in_order() {
+    if (!run_until(
+            *route,
+            [&] {
+              read_worker();
+              return got.size() >= kMessages;
+            },
+            10000ms)) {
+      return false;
+    }
+    for (int i = 0; i < kMessages; ++i) {
+      if (got[static_cast<std::size_t>(i)] != i) return false;
+    }
+    return got.size() == kMessages;
+  }
+};
+
+}  // namespace
+
 TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not on a stuck one") {
   for (const Overflow overflow : {Overflow::kBlock, Overflow::kDropNewest}) {
     CAPTURE(static_cast<int>(overflow));
-    zmq::context_t context;
-    Metrics metrics("test");
-    // A TCP worker that does not read yet: libzmq reports TCP peers (inproc has no presence).
-    zmq::socket_t worker(context, zmq::socket_type::pull);
-    worker.set(zmq::sockopt::rcvhwm, 10);
-    worker.bind("tcp://127.0.0.1:*");
-    RouteConfig c = config("hold", SocketType::kPull, SocketType::kPush);
-    c.backend.bind.clear();
-    c.backend.connect = {worker.get(zmq::sockopt::last_endpoint)};
-    c.backend.hwm = 10;
-    c.queue.overflow = overflow;
-    Route route(context, c, metrics);
-    route.open();
-    REQUIRE(run_until(route, [&] { return route.status(Clock::now())["backend"]["up"] == true; }));
-
-    // 64 KiB each: what the worker's pipe, the route's and the loopback buffers hold is well
-    // under 300 of them, so the backend fills before the clients' messages run out.
-    constexpr int kMessages = 300;
-    const std::string payload(64 * 1024, 'x');
-    zmq::socket_t client(context, zmq::socket_type::push);
-    client.set(zmq::sockopt::sndhwm, kMessages);
-    client.connect("inproc://hold-front");
-    for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i) + ":" + payload));
+    HoldFixture f(overflow);
+    Route& route = *f.route;
+    REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == true; }));
+    f.send_all();
 
     // Every pass at one instant: the last forward is then always within the window.
     const Clock::time_point t = Clock::now();
-    const auto queued = [&] { return route.status(t)["queue"]["messages"].get<std::size_t>(); };
-    const auto run_at = [&](Clock::time_point at) {
-      const auto end = Clock::now() + 3000ms;
-      while (queued() == 0 && Clock::now() < end) pass(route, 5ms, at);
-    };
-    run_at(t);
-    REQUIRE(queued() > 0);
-    CHECK(route.status(t)["forwarded"].get<int>() > 0);
+    const auto end = Clock::now() + 3000ms;
+    while (f.queued() == 0 && Clock::now() < end) pass(route, 5ms, t);
+    REQUIRE(f.queued() > 0);
+    CHECK(f.status()["forwarded"].get<int>() > 0);
     if (overflow == Overflow::kBlock) {
       // Held: only what the read batch left is queued, the rest waits in the frontend's pipe.
       CHECK(frontend_events(route, t) == 0);
       CHECK(frontend_events(route, t + 999us) == 0);
       CHECK(route.next_deadline(t) <= t + 1ms);
       for (int i = 0; i < 5; ++i) pass(route, 5ms, t);
-      CHECK(route.status(t)["received"].get<int>() < kMessages);
+      CHECK(f.status()["received"].get<int>() < HoldFixture::kMessages);
     } else {
       CHECK(frontend_events(route, t) == ZMQ_POLLIN);  // drop-newest never pushes back
     }
@@ -232,25 +280,37 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
     const auto later = t + 2ms;
     REQUIRE(run_until(route, [&] {
       pass(route, 5ms, later);
-      return route.status(later)["received"] == kMessages;
+      return f.status()["received"] == HoldFixture::kMessages;
     }));
-    CHECK(queued() > 0);
-
-    // The worker reads: every message arrives once, in order.
-    std::vector<int> got;
-    REQUIRE(run_until(
-        route,
-        [&] {
-          Multipart message;
-          while (try_receive(worker, message)) {
-            const std::string body = body_of(message);
-            got.push_back(std::stoi(body.substr(0, body.find(':'))));
-          }
-          return got.size() >= kMessages;
-        },
-        10000ms));
-    REQUIRE(got.size() == kMessages);
-    for (int i = 0; i < kMessages; ++i) CHECK(got[static_cast<std::size_t>(i)] == i);
-    route.close(0ms);
+    CHECK(f.queued() > 0);
+    CHECK(f.read_all_in_order());
   }
+}
+
+TEST_CASE("pipeline hold: behind a backlog from an outage the clients keep being read") {
+  HoldFixture f(Overflow::kBlock);
+  Route& route = *f.route;
+  // The worker goes; what the clients send meanwhile is a backlog.
+  REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == true; }));
+  f.worker.close();
+  REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == false; }));
+  f.send_all();
+  REQUIRE(run_until(route, [&] { return f.queued() == HoldFixture::kMessages; }));
+  // It comes back: the connect flush fills its pipe, then it takes again, and the backend took
+  // a message at the instant the frontend is asked about.
+  f.worker = zmq::socket_t(f.context, zmq::socket_type::pull);
+  f.worker.set(zmq::sockopt::rcvhwm, 10);
+  f.worker.bind(f.worker_endpoint);
+  REQUIRE(run_until(
+      route, [&] { return f.status()["forwarded"].get<int>() > 0; }, 10000ms));
+  const int forwarded = f.status()["forwarded"].get<int>();
+  const Clock::time_point t = Clock::now();
+  REQUIRE(run_until(route, [&] {
+    f.read_worker();
+    pass(route, 5ms, t);
+    return f.status()["forwarded"].get<int>() > forwarded;
+  }));
+  REQUIRE(f.queued() > 0);
+  CHECK(frontend_events(route, t) == ZMQ_POLLIN);
+  CHECK(f.read_all_in_order());
 }

@@ -155,6 +155,9 @@ class Route {
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point last_forward_;  // a message last went to a backend (holding_frontend())
+  // Some message in the queue arrived while no backend was up: it is a backlog from an outage,
+  // behind which the clients keep being read (holding_frontend()). Set as accept() queues.
+  bool queued_in_outage_ = false;
   Clock::time_point last_housekeeping_;
   // A monitor read stopped at its batch limit, or none has run yet: its fd signals only once
   // a read found it empty (as frontend_hot_).
