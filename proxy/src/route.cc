@@ -30,14 +30,19 @@ constexpr auto kIdleHousekeeping = 1000ms;
 // over the limit is read, counted as too_large and dropped; only a frame this much larger is
 // refused by libzmq itself, which closes that peer's connection to protect memory.
 constexpr std::int64_t kHardLimitFactor = 2;
-// A pipeline backend that took a message this recently is taking the stream, only faster than
-// libzmq reopens its full pipe (a writer is woken once the reader took half the HWM: every
-// ~0.2 ms at 2.8M msgs/s). Under `block` the frontend is then left unread for a moment rather
-// than its messages queued: they wait in the frontend's own pipe, which costs this process
-// nothing (2M saturated messages: 66% at 64 B and 87% at 1 KiB went through the queue, 6-7%
-// with the hold). A backend that takes nothing for longer (stopped, slow, not reading) is
-// buffered for as before. At 16 KiB a full pipe reopens every ~14 ms: those are queued.
+// The pipeline hold (holding_frontend()). A backend whose full pipe reopened within this is
+// keeping up: libzmq wakes a writer once the reader took half the HWM (500 messages by
+// default, every ~0.2 ms at 2.8M msgs/s of 64 B). Under `block` the frontend is then left
+// unread until the queue has gone, so the clients' messages wait in the frontend's own pipe,
+// which costs this process nothing, rather than in the queue (2M saturated messages: 66-87% of
+// them went through the queue at 64 B, ~6% with the hold). A backend that takes nothing for
+// longer (stopped, slow, not reading) is buffered for as before.
 constexpr auto kHoldWindow = 1ms;
+// ...and only while the queue's oldest message has waited less than this: each pause is short,
+// and a queue older than this (a backlog from an outage, a worker that stalled for longer) is
+// drained with the clients still read. A bound on the queue's size instead left a saturated
+// 1 KiB run at 98% through the queue once one stall pushed it past the bound.
+constexpr auto kHoldMaxQueueWait = 10ms;
 
 // The next point after `t` on a grid of `period` that every route shares, so that the loop
 // wakes once for all routes (on_timer() gives them all the same `now`), not once per route.
@@ -127,16 +132,15 @@ bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
 }
 
 bool Route::holding_frontend(Clock::time_point now) const {
-  // Only where the operator chose push-back (`block`) and nothing durable is given up (a read
-  // message is spooled, a held one is not), and only while the backend's pipe, not the drain
-  // limit, holds the queue.
+  // Only where the operator chose push-back (`block`), nothing durable is given up (a read
+  // message is spooled, a held one is not), and no drain rate paces the queue.
   if (config_.queue.overflow != Overflow::kBlock || config_.request_reply() ||
-      queue_.spool() != nullptr || queue_.empty() || now - last_forward_ >= kHoldWindow) {
+      queue_.spool() != nullptr || drain_limit_.rate_limited() || queue_.empty() ||
+      now - last_forward_ >= kHoldWindow) {
     return false;
   }
-  // Behind a backlog from an outage (a backend just back) the clients keep being read, and the
-  // queue takes what they send while it drains.
-  return !queued_in_outage_ && backends_.up() && drain_limit_.has_token() &&
+  const auto oldest = queue_.queue().oldest();
+  return oldest && now - *oldest < kHoldMaxQueueWait && backends_.up() &&
          drain_limit_.under_in_flight(in_flight());
 }
 
@@ -275,7 +279,6 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   }
   // With a spool its record is written now, durable once commit_spool() has synced the whole
   // read batch.
-  queued_in_outage_ = (queued_in_outage_ && !queue_.empty()) || !backends_.up();
   using Refusal = DurableQueue::Offered::Refusal;
   const DurableQueue::Offered offered = queue_.offer(std::move(message), now);
   if (offered.evicted > 0) {

@@ -119,7 +119,8 @@ class Route {
             std::string_view error = {});
 
   [[nodiscard]] bool can_read_frontend(bool stopping, Clock::time_point now) const;
-  // The backend is taking the stream, only faster than its full pipe reopens (kHoldWindow).
+  // Leave the frontend unread: a backend whose full pipe reopens within kHoldWindow will take
+  // the young queue soon (route.cc, kHoldWindow and kHoldMaxQueueWait).
   [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
   [[nodiscard]] bool can_forward(Clock::time_point now);
   [[nodiscard]] std::size_t in_flight() const;
@@ -155,9 +156,6 @@ class Route {
 
   Clock::time_point next_periodic_flush_;
   Clock::time_point last_forward_;  // a message last went to a backend (holding_frontend())
-  // Some message in the queue arrived while no backend was up: it is a backlog from an outage,
-  // behind which the clients keep being read (holding_frontend()). Set as accept() queues.
-  bool queued_in_outage_ = false;
   Clock::time_point last_housekeeping_;
   // A monitor read stopped at its batch limit, or none has run yet: its fd signals only once
   // a read found it empty (as frontend_hot_).
