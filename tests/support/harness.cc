@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,20 +75,42 @@ std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+// Ports come from below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 up
+// on Debian), where no bind to port 0 and no outgoing connection can take them, and each is
+// reserved for this process's life by a lock on a file of its number: a port that a test
+// leaves unbound for a while (a worker restarted on it) cannot go to a test running beside it.
+// With the kernel's own ports, one did once (`Address already in use` for 5 s).
 int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+  constexpr int kLow = 20000;
+  constexpr int kHigh = 32768;  // Debian's ip_local_port_range starts here
+  static const std::filesystem::path locks =
+      std::filesystem::temp_directory_path() / "tidepool-test-ports";
+  std::filesystem::create_directories(locks);
+  static unsigned seed = static_cast<unsigned>(::getpid()) * 2654435761U;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    seed = seed * 1103515245U + 12345U;
+    const int port = kLow + static_cast<int>((seed >> 8) % (kHigh - kLow));
+    const std::string lock = (locks / std::to_string(port)).string();
+    const int lock_fd = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    if (lock_fd < 0) continue;
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {  // another test process holds it
+      ::close(lock_fd);
+      continue;
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
     ::close(fd);
-    throw std::runtime_error("cannot bind a free port");
+    if (!bound) {  // in use by something that does not take part in the locks
+      ::close(lock_fd);
+      continue;
+    }
+    return port;  // lock_fd stays open: the reservation ends with the process
   }
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
+  throw std::runtime_error("cannot find a free port in 20000-32767");
 }
 
 std::string endpoint(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }

@@ -21,7 +21,8 @@ namespace tidepool::test {
 
 using namespace std::chrono_literals;
 
-// A TCP port nothing listens on right now (bound to port 0, read back, released).
+// A TCP port nothing listens on right now, below the ephemeral range and reserved for this
+// process (harness.cc).
 int free_port();
 std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
 
