@@ -135,13 +135,16 @@ bool Route::holding_frontend(Clock::time_point now) const {
   // Only where the operator chose push-back (`block`), nothing durable is given up (a read
   // message is spooled, a held one is not), and no drain rate paces the queue.
   if (config_.queue.overflow != Overflow::kBlock || config_.request_reply() ||
-      queue_.spool() != nullptr || drain_limit_.rate_limited() || queue_.empty() ||
-      now - last_forward_ >= kHoldWindow) {
+      queue_.spool() != nullptr || drain_limit_.rate_limited() ||
+      now - last_forward_ >= kHoldWindow || !waits_on_backend()) {
     return false;
   }
   const auto oldest = queue_.queue().oldest();
-  return oldest && now - *oldest < kHoldMaxQueueWait && backends_.up() &&
-         drain_limit_.under_in_flight(in_flight());
+  return oldest && now - *oldest < kHoldMaxQueueWait && backends_.up();
+}
+
+bool Route::waits_on_backend() const {
+  return !queue_.empty() && drain_limit_.under_in_flight(in_flight()) && drain_limit_.has_token();
 }
 
 std::size_t Route::in_flight() const {
@@ -162,8 +165,7 @@ void Route::poll_items(std::vector<zmq::pollitem_t>& items, bool stopping, Clock
   items.push_back({nullptr, frontend_monitor_.fd(), ZMQ_POLLIN, 0});
   poll_slots_.emplace_back(PollSlot::kFrontendMonitor, 0);
   // Without a token (drain_rate) the timer wakes the loop instead: POLLOUT would spin.
-  const bool want_out =
-      !queue_.empty() && drain_limit_.under_in_flight(in_flight()) && drain_limit_.has_token();
+  const bool want_out = waits_on_backend();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     Backend& backend = backends_[i];
     short back_events = 0;

@@ -122,6 +122,9 @@ class Route {
   // Leave the frontend unread: a backend whose full pipe reopens within kHoldWindow will take
   // the young queue soon (route.cc, kHoldWindow and kHoldMaxQueueWait).
   [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
+  // Messages are queued and only a backend's room holds them: the drain limit would let the
+  // next one go (poll_items() asks for POLLOUT, holding_frontend()).
+  [[nodiscard]] bool waits_on_backend() const;
   [[nodiscard]] bool can_forward(Clock::time_point now);
   [[nodiscard]] std::size_t in_flight() const;
   // When on_timer() next reads monitors, expires and summarises: sooner while the route holds
