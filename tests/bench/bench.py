@@ -379,7 +379,8 @@ def pipeline_once(mode, size, count, bins, topo, timeout):
         cpu0 = topo.proxy.cpu()
     # How many of them took a trip through tidepool's queue rather than straight on.
     queue_trips = topo.proxy and topo.proxy.kind == "tidepool"
-    forwarded = lambda: topo.proxy.metric_sum("tidepool_forwarded_messages_total") or 0  # noqa: E731
+    def forwarded():
+        return topo.proxy.metric_sum("tidepool_forwarded_messages_total") or 0
     forwarded0 = forwarded() if queue_trips else 0
     flushed0 = topo.proxy.metric_sum("tidepool_flushed_messages_total") if queue_trips else None
     send = start([bins["bench_client"], "push", "--connect", topo.client_ep, "--count",

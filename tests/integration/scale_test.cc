@@ -1,10 +1,8 @@
 // Many routes through the real binary: 1,000 pipeline routes start, carry a message, and cost
 // little CPU while every backend is absent.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -59,15 +57,7 @@ void raise_fd_limit() {
 std::vector<int> free_low_ports(std::size_t count) {
   std::vector<int> ports;
   for (int port = 10000; port < 20000 && ports.size() < count; ++port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-      ports.push_back(port);
-    }
-    ::close(fd);
+    if (can_bind(port)) ports.push_back(port);
   }
   if (ports.size() < count) throw std::runtime_error("not enough free ports in 10000-19999");
   return ports;

@@ -75,6 +75,17 @@ std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
+bool can_bind(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return bound;
+}
+
 // Ports come from below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 up
 // on Debian), where no bind to port 0 and no outgoing connection can take them, and each is
 // reserved for this process's life by a lock on a file of its number: a port that a test
@@ -97,14 +108,7 @@ int free_port() {
       ::close(lock_fd);
       continue;
     }
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-    ::close(fd);
-    if (!bound) {  // in use by something that does not take part in the locks
+    if (!can_bind(port)) {  // in use by something that does not take part in the locks
       ::close(lock_fd);
       continue;
     }

@@ -24,6 +24,7 @@ using namespace std::chrono_literals;
 // A TCP port nothing listens on right now, below the ephemeral range and reserved for this
 // process (harness.cc).
 int free_port();
+bool can_bind(int port);  // nothing holds 127.0.0.1:port right now
 std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
 
 // A socket connected to / bound on 127.0.0.1:port. Bound ones (the tests' workers) give up
