@@ -10,11 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -23,6 +26,41 @@
 
 namespace tidepool::test {
 namespace {
+
+// Whether the running test case has failed an assertion: a Tidepool that ends in a failed test
+// prints its log, since a failure seen once in a full run is often not seen again.
+bool test_case_failed = false;
+
+struct FailureListener : doctest::IReporter {
+  explicit FailureListener(const doctest::ContextOptions& /*options*/) {}
+  void report_query(const doctest::QueryData& /*data*/) override {}
+  void test_run_start() override {}
+  void test_run_end(const doctest::TestRunStats& /*stats*/) override {}
+  void test_case_start(const doctest::TestCaseData& /*data*/) override { test_case_failed = false; }
+  void test_case_reenter(const doctest::TestCaseData& /*data*/) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats& /*stats*/) override {}
+  void test_case_exception(const doctest::TestCaseException& /*exception*/) override {}
+  void subcase_start(const doctest::SubcaseSignature& /*signature*/) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData& data) override {
+    if (data.m_failed) test_case_failed = true;
+  }
+  void log_message(const doctest::MessageData& /*data*/) override {}
+  void test_case_skipped(const doctest::TestCaseData& /*data*/) override {}
+};
+REGISTER_LISTENER("tidepool_failures", 1, FailureListener);
+
+// The last `lines` lines of `text`.
+std::string tail(const std::string& text, std::size_t lines) {
+  std::size_t at = text.size();
+  if (at > 0 && text[at - 1] == '\n') --at;
+  for (std::size_t n = 0; n < lines; ++n) {
+    const std::size_t newline = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
+    if (newline == std::string::npos) return text;
+    at = newline;
+  }
+  return text.substr(at + 1);
+}
 
 std::string make_temp_directory() {
   std::string pattern = (std::filesystem::temp_directory_path() / "tidepool-test-XXXXXX").string();
@@ -215,6 +253,11 @@ Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args,
 }
 
 Tidepool::~Tidepool() {
+  if (test_case_failed || std::uncaught_exceptions() > 0) {
+    std::cerr << "---- the test failed: the last 300 lines of tidepool's log (pid " << pid_
+              << ") ----\n"
+              << tail(log(), 300) << "---- end of tidepool's log ----\n";
+  }
   if (!exit_code_) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
