@@ -252,7 +252,7 @@ int EventLoop::run(int signal_fd) {
     if (zap_) items.push_back(zap_->poll_item());
 
     Clock::time_point wake = now + kMaxPollWait;
-    for (const auto& route : routes_) wake = std::min(wake, route->next_deadline(now));
+    for (const auto& route : routes_) wake = std::min(wake, route->next_deadline(stopping, now));
     if (dirty) wake = std::min(wake, last_publish_ + kPublishEvery);
     if (stopping) wake = std::min(wake, drain_deadline);
     if (systemd_.watchdog()) wake = std::min(wake, next_watchdog_);

@@ -387,8 +387,8 @@ Clock::time_point Route::next_housekeeping() const {
   return next_on_grid(last_housekeeping_, idle ? kIdleHousekeeping : kHousekeeping);
 }
 
-Clock::time_point Route::next_deadline(Clock::time_point now) const {
-  if (monitor_backlog_ || (frontend_hot_ && can_read_frontend(false, now))) return now;
+Clock::time_point Route::next_deadline(bool stopping, Clock::time_point now) const {
+  if (monitor_backlog_ || (frontend_hot_ && can_read_frontend(stopping, now))) return now;
   Clock::time_point next = next_housekeeping();
   if (holding_frontend(now)) next = std::min(next, last_forward_ + kHoldWindow);
   // With nothing queued the periodic flush has nothing to do: it does not wake the loop.

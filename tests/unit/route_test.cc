@@ -107,6 +107,23 @@ TEST_CASE("pipeline: the queue holds what no worker takes, and the worker gets i
   route.close(0ms);
 }
 
+TEST_CASE("stopping: a frontend with more to read does not wake the drain, which would spin") {
+  zmq::context_t context;
+  Metrics metrics("test");
+  Route route(context, config("stop", SocketType::kPull, SocketType::kPush), metrics);
+  route.open();
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect("inproc://stop-front");
+  // More than one read batch (512): the pass leaves the frontend with more to read.
+  for (int i = 0; i < 1500; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["received"] > 0; }));
+  const Clock::time_point now = Clock::now();
+  REQUIRE(route.status(now)["received"] < 1500);
+  CHECK(route.next_deadline(false, now) == now);  // read on at once
+  CHECK(route.next_deadline(true, now) > now);    // a drain waits for the backend or the timer
+  route.close(0ms);
+}
+
 TEST_CASE("bounds: drop-newest refuses past max_messages, too large is refused; all counted") {
   zmq::context_t context;
   Metrics metrics("test");
@@ -268,7 +285,7 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
       // Held: only what the read batch left is queued, the rest waits in the frontend's pipe.
       CHECK(frontend_events(route, t) == 0);
       CHECK(frontend_events(route, t + 999us) == 0);
-      CHECK(route.next_deadline(t) <= t + 1ms);
+      CHECK(route.next_deadline(false, t) <= t + 1ms);
       for (int i = 0; i < 5; ++i) pass(route, 5ms, t);
       CHECK(f.status()["received"].get<int>() < HoldFixture::kMessages);
     } else {

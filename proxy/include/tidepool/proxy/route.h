@@ -58,8 +58,9 @@ class Route {
   // Timers: periodic flush, TTL, in-flight expiry, reply retries, presence (monitor events),
   // log summaries.
   void on_timer(Clock::time_point now);
-  // When on_timer next has something to do.
-  [[nodiscard]] Clock::time_point next_deadline(Clock::time_point now) const;
+  // When on_timer next has something to do, or `now` when the frontend has more to read (never
+  // while `stopping`: a drain reads nothing, and waking for it would spin).
+  [[nodiscard]] Clock::time_point next_deadline(bool stopping, Clock::time_point now) const;
 
   void flush(FlushTrigger trigger, Clock::time_point now);
   // Nothing left to do at shutdown: queue empty, replies delivered, no request awaiting its
