@@ -40,8 +40,9 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
   }
   if (outcome.kind == Kind::kDuplicate) {
     // The request was sent again after a backend peer was lost, and both copies were
-    // answered. The client gets exactly one reply.
-    log::debug("duplicate reply ignored", {{"route", config_.name}});
+    // answered. The client gets exactly one reply. (Counted, not logged: a worker flap makes
+    // thousands.)
+    counters_.duplicate_replies += 1;
     return;
   }
   metrics_.request_duration.observe(to_seconds(outcome.took));

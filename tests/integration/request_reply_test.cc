@@ -166,6 +166,40 @@ TEST_CASE("a reply for a client that left is counted as unroutable and nothing b
   CHECK(reply.back().to_string() == "w:hello");
 }
 
+TEST_CASE("a worker that answers each request twice: the client gets one reply, the other is counted") {
+  const int front = free_port();
+  const int back = free_port();
+  Tidepool tidepool(with_routes({request_reply_route("rpc", front, {back})}));
+  REQUIRE(tidepool.wait_ready());
+  const Labels rpc{{"route", "rpc"}};
+  zmq::context_t context;
+  auto worker = bind_socket(context, zmq::socket_type::dealer, back);
+  worker.set(zmq::sockopt::rcvtimeo, 10000);
+  auto client = dealer_client(context, front, "client");
+  constexpr int kRequests = 20;
+  for (int i = 0; i < kRequests; ++i) send_request(client, std::to_string(i));
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<zmq::message_t> request;
+    REQUIRE(zmq::recv_multipart(worker, std::back_inserter(request)));
+    std::vector<zmq::message_t> copy;
+    for (const auto& frame : request) copy.emplace_back(frame.data(), frame.size());
+    zmq::send_multipart(worker, request);
+    zmq::send_multipart(worker, copy);
+  }
+  std::multiset<std::string> bodies;
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<zmq::message_t> reply;
+    REQUIRE(zmq::recv_multipart(client, std::back_inserter(reply)));
+    bodies.insert(reply.back().to_string());
+  }
+  CHECK(tidepool.wait_metric("tidepool_duplicate_replies_total", rpc, kRequests));
+  CHECK(tidepool.metric("tidepool_replies_total", rpc) == kRequests);
+  client.set(zmq::sockopt::rcvtimeo, 300);
+  std::vector<zmq::message_t> extra;
+  CHECK_FALSE(zmq::recv_multipart(client, std::back_inserter(extra)));  // no second reply
+  for (int i = 0; i < kRequests; ++i) CHECK(bodies.count(std::to_string(i)) == 1);
+}
+
 TEST_CASE("a worker that dies mid-stream loses no request: every one is answered once") {
   const int front = free_port();
   const int back = free_port();

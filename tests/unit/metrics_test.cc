@@ -114,6 +114,8 @@ const Family kFamilies[] = {
     {"tidepool_frontend_handshake_failures_total", "counter"},
     // Added with CURVE: a worker refusing tidepool's key is otherwise invisible.
     {"tidepool_backend_handshake_failures_total", "counter"},
+    // Added when a flap's thousands of ignored replies were only debug lines (stop 24).
+    {"tidepool_duplicate_replies_total", "counter"},
 };
 
 }  // namespace

@@ -144,7 +144,11 @@ const std::vector<double>& request_duration_buckets();
   COUNTER(spool_replayed, "tidepool_spool_replayed_messages_total",                                \
           "Messages read back from the spool into the queue at start.")                            \
   COUNTER(spool_corrupt_records, "tidepool_spool_corrupt_records_total",                           \
-          "Torn or corrupt spool records (and bad segment headers) found and cut off at start.")
+          "Torn or corrupt spool records (and bad segment headers) found and cut off at start.")   \
+  COUNTER(duplicate_replies, "tidepool_duplicate_replies_total",                                   \
+          "Request-reply replies ignored because their request was already answered or given "     \
+          "up; usually the second answer to a request sent again after its backend peer was "      \
+          "lost. The client got one reply.")
 
 // HISTOGRAM(field, name, help, buckets): RouteMetrics::field is a LocalHistogram with the
 // bounds buckets() returns, moved into the route's series of `name` at publish time.
