@@ -59,6 +59,20 @@ void Route::on_backend_event(std::size_t index, const BackendEvent& outcome,
     // with no peer left, nothing forwarded is held in this process any more.
     if (!config_.request_reply()) queue_.all_delivered();
   }
+  if (log::enabled(LogLevel::kDebug)) {
+    // Every event, with the route's state after it: a route that stops sending to a worker
+    // that is there is explained here.
+    const Presence& presence = backends_[index].monitor.presence();
+    log::debug("backend monitor event", {{"route", config_.name},
+                                         {"backend", backends_[index].name()},
+                                         {"event", event.name()},
+                                         {"value", std::to_string(event.value)},
+                                         {"peers", std::to_string(presence.peers())},
+                                         {"connecting", presence.connecting() ? "yes" : "no"},
+                                         {"lost_peer", outcome.lost_peer ? "yes" : "no"},
+                                         {"in_flight", std::to_string(in_flight())},
+                                         {"queued", std::to_string(queue_.size())}});
+  }
 }
 
 void Route::log_handshake_failure(HandshakeFailure failure, bool backend,

@@ -175,6 +175,37 @@ bool MonitorEvent::handshake_failed() const {
          id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 }
 
+const char* MonitorEvent::name() const {
+  switch (id) {
+    case ZMQ_EVENT_CONNECTED:
+      return "connected";
+    case ZMQ_EVENT_ACCEPTED:
+      return "accepted";
+    case ZMQ_EVENT_DISCONNECTED:
+      return "disconnected";
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+      return "handshake_succeeded";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      return "handshake_failed_no_detail";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      return "handshake_failed_protocol";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      return "handshake_failed_auth";
+    case ZMQ_EVENT_LISTENING:
+      return "listening";
+    case ZMQ_EVENT_BIND_FAILED:
+      return "bind_failed";
+    case ZMQ_EVENT_ACCEPT_FAILED:
+      return "accept_failed";
+    case ZMQ_EVENT_CLOSE_FAILED:
+      return "close_failed";
+    case ZMQ_EVENT_MONITOR_STOPPED:
+      return "monitor_stopped";
+    default:
+      return "other";
+  }
+}
+
 SocketMonitor::SocketMonitor(zmq::context_t& context) : socket_(context, zmq::socket_type::pair) {}
 
 void SocketMonitor::start(zmq::socket_t& watched, const std::string& route,

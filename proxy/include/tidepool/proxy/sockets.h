@@ -61,6 +61,8 @@ struct MonitorEvent {
   std::uint32_t value = 0;  // an fd for the events that carry one
   std::string address;
   [[nodiscard]] bool handshake_failed() const;
+  // For logs: "connected", "handshake_succeeded", ... (libzmq's name, lower case).
+  [[nodiscard]] const char* name() const;
 };
 
 // A socket's monitor: the PAIR that reads its events, and the presence they feed.
