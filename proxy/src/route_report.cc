@@ -59,13 +59,21 @@ nlohmann::json Route::status(Clock::time_point now) const {
              {"fsyncs", stats.fsyncs},
              {"last_error", on_disk->last_error()}};
   }
+  // Why the frontend is not read now (clients then wait in libzmq's pipes), or null.
+  nlohmann::json paused = nullptr;
+  if (config_.queue.overflow == Overflow::kBlock && queue_.full()) {
+    paused = "queue_full";
+  } else if (holding_frontend(now)) {
+    paused = "hold";
+  }
   return {
       {"name", config_.name},
       {"mode", config_.request_reply() ? "request-reply" : "pipeline"},
       {"frontend",
        {{"type", to_string(config_.frontend.type)},
         {"endpoints", frontend_endpoints_},
-        {"peers", frontend_monitor_.presence().peers()}}},
+        {"peers", frontend_monitor_.presence().peers()},
+        {"paused", paused}}},
       {"backend",
        {{"type", to_string(config_.backend.type)},
         {"endpoints", backend_endpoints_},

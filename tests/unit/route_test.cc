@@ -107,6 +107,27 @@ TEST_CASE("pipeline: the queue holds what no worker takes, and the worker gets i
   route.close(0ms);
 }
 
+TEST_CASE("bounds: block stops reading at max_messages, drops nothing, and /status says why") {
+  zmq::context_t context;
+  Metrics metrics("test");
+  RouteConfig c = config("full", SocketType::kPull, SocketType::kPush);
+  c.queue.max_messages = 3;
+  c.queue.overflow = Overflow::kBlock;
+  Route route(context, c, metrics);
+  route.open();
+  CHECK(route.status(Clock::now())["frontend"]["paused"] == nullptr);
+  zmq::socket_t client(context, zmq::socket_type::push);
+  client.connect("inproc://full-front");
+  for (int i = 0; i < 5; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["queue"]["messages"] == 3; }));
+  for (int i = 0; i < 5; ++i) pass(route);
+  const auto status = route.status(Clock::now());
+  CHECK(status["received"] == 3);  // the other 2 wait in the client's pipe
+  CHECK(status["dropped"]["queue_full"] == 0);
+  CHECK(status["frontend"]["paused"] == "queue_full");
+  route.close(0ms);
+}
+
 TEST_CASE("stopping: a frontend with more to read does not wake the drain, which would spin") {
   zmq::context_t context;
   Metrics metrics("test");
@@ -285,6 +306,7 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
       // Held: only what the read batch left is queued, the rest waits in the frontend's pipe.
       CHECK(frontend_events(route, t) == 0);
       CHECK(frontend_events(route, t + 999us) == 0);
+      CHECK(route.status(t)["frontend"]["paused"] == "hold");
       CHECK(route.next_deadline(false, t) <= t + 1ms);
       for (int i = 0; i < 5; ++i) pass(route, 5ms, t);
       CHECK(f.status()["received"].get<int>() < HoldFixture::kMessages);
@@ -293,6 +315,7 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
     }
     // No forward for 1 ms: the worker is taken for stuck, and its clients are read and queued.
     CHECK(frontend_events(route, t + 1ms) == ZMQ_POLLIN);
+    CHECK(route.status(t + 1ms)["frontend"]["paused"] == nullptr);
     const auto later = t + 2ms;
     REQUIRE(run_until(route, [&] {
       pass(route, 5ms, later);
