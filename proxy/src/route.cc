@@ -125,10 +125,13 @@ void Route::open() {
 // ---- polling -------------------------------------------------------------------------------
 
 bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
-  if (stopping) return false;
+  return !stopping && frontend_pause(now) == nullptr;
+}
+
+const char* Route::frontend_pause(Clock::time_point now) const {
   // `block`: stop reading; libzmq's high-water marks then push back on the clients.
-  if (config_.queue.overflow == Overflow::kBlock && queue_.full()) return false;
-  return !holding_frontend(now);
+  if (config_.queue.overflow == Overflow::kBlock && queue_.full()) return "queue_full";
+  return holding_frontend(now) ? "hold" : nullptr;
 }
 
 bool Route::holding_frontend(Clock::time_point now) const {

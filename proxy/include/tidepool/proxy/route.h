@@ -58,8 +58,9 @@ class Route {
   // Timers: periodic flush, TTL, in-flight expiry, reply retries, presence (monitor events),
   // log summaries.
   void on_timer(Clock::time_point now);
-  // When on_timer next has something to do, or `now` when the frontend has more to read (never
-  // while `stopping`: a drain reads nothing, and waking for it would spin).
+  // When on_timer next has something to do, or `now` when monitor events or the frontend have
+  // more to read (the frontend never while `stopping`: a drain reads nothing, and waking for it
+  // would spin).
   [[nodiscard]] Clock::time_point next_deadline(bool stopping, Clock::time_point now) const;
 
   void flush(FlushTrigger trigger, Clock::time_point now);
@@ -120,6 +121,9 @@ class Route {
             std::string_view error = {});
 
   [[nodiscard]] bool can_read_frontend(bool stopping, Clock::time_point now) const;
+  // Why the frontend is left unread now, stopping aside: "queue_full" (a full `block` queue),
+  // "hold" (holding_frontend()), or nullptr. /status reports it.
+  [[nodiscard]] const char* frontend_pause(Clock::time_point now) const;
   // Leave the frontend unread: a backend whose full pipe reopens within kHoldWindow will take
   // the young queue soon (route.cc, kHoldWindow and kHoldMaxQueueWait).
   [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
