@@ -39,8 +39,9 @@ void Route::deliver_reply(protocol::Multipart&& reply, Clock::time_point now) {
     return;
   }
   if (outcome.kind == Kind::kDuplicate) {
-    // The request was sent again after a backend peer was lost, and both copies were
-    // answered. The client gets exactly one reply. (Counted, not logged: a worker flap makes
+    // Usually the answer to one copy of a request sent again after a backend peer was lost:
+    // the client gets the answer to the copy awaited, one reply. Also a reply after the
+    // give-up, or a tag the worker changed. (Counted, not logged: a worker flap makes
     // thousands.)
     counters_.duplicate_replies += 1;
     return;

@@ -146,9 +146,10 @@ const std::vector<double>& request_duration_buckets();
   COUNTER(spool_corrupt_records, "tidepool_spool_corrupt_records_total",                           \
           "Torn or corrupt spool records (and bad segment headers) found and cut off at start.")   \
   COUNTER(duplicate_replies, "tidepool_duplicate_replies_total",                                   \
-          "Request-reply replies ignored because their request was already answered or given "     \
-          "up; usually the second answer to a request sent again after its backend peer was "      \
-          "lost. The client got one reply.")
+          "Request-reply replies ignored because their tag names no request awaiting a reply: "    \
+          "usually the answer to a copy of a request sent again after its backend peer was lost "  \
+          "(the other copy's answer goes to the client), else a reply to a request given up, or "  \
+          "a tag the worker did not echo intact.")
 
 // HISTOGRAM(field, name, help, buckets): RouteMetrics::field is a LocalHistogram with the
 // bounds buckets() returns, moved into the route's series of `name` at publish time.
