@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -29,7 +30,7 @@ namespace {
 
 // Whether the running test case has failed an assertion: a Tidepool that ends in a failed test
 // prints its log, since a failure seen once in a full run is often not seen again.
-bool test_case_failed = false;
+std::atomic<bool> test_case_failed{false};  // doctest allows asserts from other threads
 
 struct FailureListener : doctest::IReporter {
   explicit FailureListener(const doctest::ContextOptions& /*options*/) {}
@@ -52,6 +53,7 @@ REGISTER_LISTENER("tidepool_failures", 1, FailureListener);
 
 // The last `lines` lines of `text`.
 std::string tail(const std::string& text, std::size_t lines) {
+  if (lines == 0) return {};
   std::size_t at = text.size();
   if (at > 0 && text[at - 1] == '\n') --at;
   for (std::size_t n = 0; n < lines; ++n) {
@@ -253,14 +255,18 @@ Tidepool::Tidepool(nlohmann::json config, std::vector<std::string> extra_args,
 }
 
 Tidepool::~Tidepool() {
-  if (test_case_failed || std::uncaught_exceptions() > 0) {
-    std::cerr << "---- the test failed: the last 300 lines of tidepool's log (pid " << pid_
-              << ") ----\n"
-              << tail(log(), 300) << "---- end of tidepool's log ----\n";
-  }
   if (!exit_code_) {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
+  }
+  // Once it is gone, so the log is whole. An exception unwinding through this scope (a
+  // REQUIRE) counts as a failure too.
+  if (test_case_failed || std::uncaught_exceptions() > uncaught_at_start_) {
+    std::string lines = tail(log(), 300);
+    if (!lines.empty() && lines.back() != '\n') lines += '\n';
+    std::cerr << "---- the test failed: the last 300 lines of tidepool's log (pid " << pid_
+              << ") ----\n"
+              << lines << "---- end of tidepool's log ----\n";
   }
   std::filesystem::remove_all(directory_);
 }

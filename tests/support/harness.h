@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,7 +25,7 @@ using namespace std::chrono_literals;
 // A TCP port nothing listens on right now, below the ephemeral range and reserved for this
 // process (harness.cc).
 int free_port();
-bool can_bind(int port);  // nothing holds 127.0.0.1:port right now
+bool can_bind(int port);         // nothing holds 127.0.0.1:port right now
 std::string endpoint(int port);  // "tcp://127.0.0.1:PORT"
 
 // A socket connected to / bound on 127.0.0.1:port. Bound ones (the tests' workers) give up
@@ -96,6 +97,7 @@ class Tidepool {
   int http_port_ = 0;
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
+  int uncaught_at_start_ = std::uncaught_exceptions();  // to tell an unwinding test apart
 };
 
 // An independent peer: a program (e.g. a python3-zmq script under tests/support/) run as its

@@ -1,14 +1,15 @@
 """Free TCP ports for the Python tests, picked as the C++ harness picks them (free_port() in
 tests/support/harness.cc): from 20000-32767, below the kernel's ephemeral range (32768 up on
 Debian), where no bind to port 0 and no outgoing connection can take them, each reserved for
-this process's life by a lock on /tmp/tidepool-test-ports/PORT. A port a test leaves unbound
-for a while (a worker or tidepool restarted on it) then cannot go to a test running beside it,
-as it could with ports the kernel hands out."""
+this process's life by a lock on $TMPDIR/tidepool-test-ports/PORT (/tmp without it, as in C++). A
+port a test leaves unbound for a while (a worker or tidepool restarted on it) then cannot go to
+a test running beside it, as it could with ports the kernel hands out. The reservation ends
+with the process: `opsctl.py free-ports` prints ports and exits, so the script that asked gets
+ports outside the kernel's range but no longer locked."""
 import fcntl
 import os
 import random
 import socket
-import tempfile
 import time
 
 _LOW, _HIGH = 20000, 32768
@@ -25,12 +26,25 @@ def can_bind(port):
             return False
 
 
+def _temp_directory():
+    """As std::filesystem::temp_directory_path() in libstdc++, so both harnesses share the locks
+    (tempfile.gettempdir() reads other variables, in another order)."""
+    for name in ("TMPDIR", "TMP", "TEMP", "TEMPDIR"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return "/tmp"
+
+
 def free_port():
-    locks = os.path.join(tempfile.gettempdir(), "tidepool-test-ports")
+    locks = os.path.join(_temp_directory(), "tidepool-test-ports")
     os.makedirs(locks, exist_ok=True)
     for _ in range(1000):
         port = _random.randrange(_LOW, _HIGH)
-        fd = os.open(os.path.join(locks, str(port)), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o666)
+        try:
+            fd = os.open(os.path.join(locks, str(port)), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC,
+                         0o666)
+        except OSError:  # as the C++ harness: skip a lock file this process cannot open
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by another test process?
         except OSError:
