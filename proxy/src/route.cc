@@ -58,6 +58,8 @@ std::int64_t max_frame(const RouteConfig& config) {
 
 Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metrics)
     : config_(config),
+      may_hold_(config.queue.overflow == Overflow::kBlock && !config.request_reply() &&
+                !config.spool && config.flush.drain_rate <= 0),
       frontend_(context, zmq_type(config.frontend.type)),
       frontend_monitor_(context),
       backends_(context, config, max_frame(config)),
@@ -124,24 +126,30 @@ void Route::open() {
 
 // ---- polling -------------------------------------------------------------------------------
 
-bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
-  return !stopping && frontend_pause(now) == nullptr;
+const char* to_label(FrontendPause pause) {
+  switch (pause) {
+    case FrontendPause::kQueueFull:
+      return "queue_full";
+    case FrontendPause::kHold:
+      return "hold";
+    case FrontendPause::kNone:
+      break;
+  }
+  return nullptr;
 }
 
-const char* Route::frontend_pause(Clock::time_point now) const {
+bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
+  return !stopping && frontend_pause(now) == FrontendPause::kNone;
+}
+
+FrontendPause Route::frontend_pause(Clock::time_point now) const {
   // `block`: stop reading; libzmq's high-water marks then push back on the clients.
-  if (config_.queue.overflow == Overflow::kBlock && queue_.full()) return "queue_full";
-  return holding_frontend(now) ? "hold" : nullptr;
+  if (config_.queue.overflow == Overflow::kBlock && queue_.full()) return FrontendPause::kQueueFull;
+  return holding_frontend(now) ? FrontendPause::kHold : FrontendPause::kNone;
 }
 
 bool Route::holding_frontend(Clock::time_point now) const {
-  // Only where the operator chose push-back (`block`), nothing durable is given up (a read
-  // message is spooled, a held one is not), and no drain rate paces the queue.
-  if (config_.queue.overflow != Overflow::kBlock || config_.request_reply() ||
-      queue_.spool() != nullptr || drain_limit_.rate_limited() ||
-      now - last_forward_ >= kHoldWindow || !waits_on_backend()) {
-    return false;
-  }
+  if (!may_hold_ || now - last_forward_ >= kHoldWindow || !waits_on_backend()) return false;
   const auto oldest = queue_.queue().oldest();
   return oldest && now - *oldest < kHoldMaxQueueWait && backends_.up();
 }

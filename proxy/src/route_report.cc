@@ -61,7 +61,7 @@ nlohmann::json Route::status(Clock::time_point now) const {
   }
   // Why the frontend is not read now (clients then wait in libzmq's pipes), or null.
   nlohmann::json paused = nullptr;
-  if (const char* why = frontend_pause(now)) paused = why;
+  if (const char* why = to_label(frontend_pause(now))) paused = why;
   return {
       {"name", config_.name},
       {"mode", config_.request_reply() ? "request-reply" : "pipeline"},

@@ -33,6 +33,15 @@
 
 namespace tidepool::proxy {
 
+// Why a route leaves its frontend unread (clients then wait in libzmq's pipes), stopping aside.
+enum class FrontendPause : std::uint8_t {
+  kNone,
+  kQueueFull,  // a full `block` queue
+  kHold,       // the pipeline hold (Route::holding_frontend())
+};
+// "queue_full", "hold"; nullptr for kNone (/status's frontend.paused is then null).
+const char* to_label(FrontendPause pause);
+
 // One frontend → one queue → one backend (DESIGN §1). All of it runs on the event-loop
 // thread; nothing here is shared with the HTTP threads except through publish().
 class Route {
@@ -121,9 +130,8 @@ class Route {
             std::string_view error = {});
 
   [[nodiscard]] bool can_read_frontend(bool stopping, Clock::time_point now) const;
-  // Why the frontend is left unread now, stopping aside: "queue_full" (a full `block` queue),
-  // "hold" (holding_frontend()), or nullptr. /status reports it.
-  [[nodiscard]] const char* frontend_pause(Clock::time_point now) const;
+  // Why the frontend is left unread now, stopping aside (/status reports it).
+  [[nodiscard]] FrontendPause frontend_pause(Clock::time_point now) const;
   // Leave the frontend unread: a backend whose full pipe reopens within kHoldWindow will take
   // the young queue soon (route.cc, kHoldWindow and kHoldMaxQueueWait).
   [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
@@ -137,6 +145,10 @@ class Route {
   [[nodiscard]] Clock::time_point next_housekeeping() const;
 
   RouteConfig config_;
+  // The hold applies at all: where the operator chose push-back (`block`) on a pipeline route,
+  // nothing durable is given up (a read message is spooled, a held one is not), and no drain
+  // rate paces the queue.
+  const bool may_hold_;
   zmq::socket_t frontend_;
   // The frontend is polled by its raw ZMQ_FD: one socket item in zmq_poll costs two system
   // calls per pass (at 1,000 routes, most of the idle loop's CPU), a raw fd nothing. The fd
