@@ -17,6 +17,8 @@
 #include "tidepool/proxy/metrics.h"
 #include "tidepool/proxy/sockets.h"
 
+#include "temp_dir.h"
+
 using tidepool::protocol::Multipart;
 using tidepool::proxy::Clock;
 using tidepool::proxy::Metrics;
@@ -78,20 +80,38 @@ bool try_receive(zmq::socket_t& socket, Multipart& message) {
   return recv_multipart(socket, message);
 }
 
+// A pipeline route (PULL → PUSH) over inproc://, opened, with a PUSH client connected to its
+// frontend; closed at the end.
+struct InprocRoute {
+  zmq::context_t context;
+  Metrics metrics{"test"};
+  Route route;
+  zmq::socket_t client{context, zmq::socket_type::push};
+
+  explicit InprocRoute(const RouteConfig& c) : route(context, c, metrics) {
+    route.open();
+    client.connect(c.frontend.bind.front());
+  }
+  ~InprocRoute() { route.close(0ms); }
+  InprocRoute(const InprocRoute&) = delete;
+  InprocRoute& operator=(const InprocRoute&) = delete;
+
+  void send(int count) {
+    for (int i = 0; i < count; ++i) client.send(zmq::buffer(std::to_string(i)));
+  }
+  [[nodiscard]] nlohmann::json status() const { return route.status(Clock::now()); }
+};
+
 }  // namespace
 
 TEST_CASE("pipeline: the queue holds what no worker takes, and the worker gets it in order") {
-  zmq::context_t context;
-  Metrics metrics("test");
-  Route route(context, config("pipe", SocketType::kPull, SocketType::kPush), metrics);
-  route.open();
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect("inproc://pipe-front");
-  for (int i = 0; i < 10; ++i) client.send(zmq::buffer(std::to_string(i)));
-  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["queue"]["messages"] == 10; }));
-  CHECK(route.status(Clock::now())["forwarded"] == 0);
+  InprocRoute f(config("pipe", SocketType::kPull, SocketType::kPush));
+  Route& route = f.route;
+  f.send(10);
+  REQUIRE(run_until(route, [&] { return f.status()["queue"]["messages"] == 10; }));
+  CHECK(f.status()["forwarded"] == 0);
 
-  zmq::socket_t worker(context, zmq::socket_type::pull);
+  zmq::socket_t worker(f.context, zmq::socket_type::pull);
   worker.connect("inproc://pipe-back");
   std::vector<std::string> got;
   REQUIRE(run_until(route, [&] {
@@ -104,69 +124,51 @@ TEST_CASE("pipeline: the queue holds what no worker takes, and the worker gets i
   CHECK(status["queue"]["messages"] == 0);
   CHECK(status["forwarded"] == 10);
   CHECK(route.drained());
-  route.close(0ms);
 }
 
 TEST_CASE("bounds: block stops reading at max_messages, drops nothing, and /status says why") {
-  zmq::context_t context;
-  Metrics metrics("test");
   RouteConfig c = config("full", SocketType::kPull, SocketType::kPush);
   c.queue.max_messages = 3;
   c.queue.overflow = Overflow::kBlock;
-  Route route(context, c, metrics);
-  route.open();
-  CHECK(route.status(Clock::now())["frontend"]["paused"] == nullptr);
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect("inproc://full-front");
-  for (int i = 0; i < 5; ++i) client.send(zmq::buffer(std::to_string(i)));
-  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["queue"]["messages"] == 3; }));
-  for (int i = 0; i < 5; ++i) pass(route);
-  const auto status = route.status(Clock::now());
+  InprocRoute f(c);
+  CHECK(f.status()["frontend"]["paused"] == nullptr);
+  f.send(5);
+  REQUIRE(run_until(f.route, [&] { return f.status()["queue"]["messages"] == 3; }));
+  for (int i = 0; i < 5; ++i) pass(f.route);
+  const auto status = f.status();
   CHECK(status["received"] == 3);  // the other 2 wait in the client's pipe
   CHECK(status["dropped"]["queue_full"] == 0);
   CHECK(status["frontend"]["paused"] == "queue_full");
-  route.close(0ms);
 }
 
 TEST_CASE("stopping: a frontend with more to read does not wake the drain, which would spin") {
-  zmq::context_t context;
-  Metrics metrics("test");
-  Route route(context, config("stop", SocketType::kPull, SocketType::kPush), metrics);
-  route.open();
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect("inproc://stop-front");
+  InprocRoute f(config("stop", SocketType::kPull, SocketType::kPush));
   // More than one read batch (512): the pass leaves the frontend with more to read.
-  for (int i = 0; i < 1500; ++i) client.send(zmq::buffer(std::to_string(i)));
-  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["received"] > 0; }));
+  f.send(1500);
+  REQUIRE(run_until(f.route, [&] { return f.status()["received"] > 0; }));
   const Clock::time_point now = Clock::now();
-  REQUIRE(route.status(now)["received"] < 1500);
-  CHECK(route.next_deadline(false, now) == now);  // read on at once
-  CHECK(route.next_deadline(true, now) > now);    // a drain waits for the backend or the timer
-  route.close(0ms);
+  REQUIRE(f.route.status(now)["received"] < 1500);
+  CHECK(f.route.next_deadline(false, now) == now);  // read on at once
+  CHECK(f.route.next_deadline(true, now) > now);    // a drain waits for the backend or the timer
 }
 
 TEST_CASE("bounds: drop-newest refuses past max_messages, too large is refused; all counted") {
-  zmq::context_t context;
-  Metrics metrics("test");
   RouteConfig c = config("bounds", SocketType::kPull, SocketType::kPush);
   c.queue.max_messages = 3;
   c.queue.max_message_bytes = 10;
   c.queue.overflow = Overflow::kDropNewest;
-  Route route(context, c, metrics);
-  route.open();
-  zmq::socket_t client(context, zmq::socket_type::push);
-  client.connect("inproc://bounds-front");
-  for (int i = 0; i < 5; ++i) client.send(zmq::buffer(std::to_string(i)));
-  client.send(zmq::buffer(std::string(11, 'x')));
-  REQUIRE(run_until(route, [&] { return route.status(Clock::now())["received"] == 6; }));
-  const auto status = route.status(Clock::now());
+  InprocRoute f(c);
+  Route& route = f.route;
+  f.send(5);
+  f.client.send(zmq::buffer(std::string(11, 'x')));
+  REQUIRE(run_until(route, [&] { return f.status()["received"] == 6; }));
+  const auto status = f.status();
   CHECK(status["queue"]["messages"] == 3);
   CHECK(status["dropped"]["queue_full"] == 2);
   CHECK(status["dropped"]["too_large"] == 1);
   // At exit what is queued is dropped and counted.
   route.drop_remaining(tidepool::proxy::DropReason::kShutdown);
   CHECK(route.status(Clock::now())["dropped"]["shutdown"] == 3);
-  route.close(0ms);
 }
 
 TEST_CASE(
@@ -235,12 +237,18 @@ struct HoldFixture {
   zmq::socket_t client{context, zmq::socket_type::push};
   std::vector<int> got;  // what the worker read, by number
 
-  // Without `worker_up` the worker connects later (connect_worker()).
-  explicit HoldFixture(Overflow overflow, bool worker_up = true) {
+  // Without `worker_up` the worker connects later (connect_worker()); `spool_dir` gives the
+  // route a spool there.
+  explicit HoldFixture(Overflow overflow, bool worker_up = true,
+                       const std::string& spool_dir = {}) {
     RouteConfig c = config("hold", SocketType::kPull, SocketType::kPush);
     c.backend.bind = {"tcp://127.0.0.1:*"};
     c.backend.hwm = 10;
     c.queue.overflow = overflow;
+    if (!spool_dir.empty()) {
+      c.spool = tidepool::proxy::SpoolConfig{.dir = spool_dir,
+                                             .fsync = tidepool::proxy::FsyncPolicy::kInterval};
+    }
     route.emplace(context, c, metrics);
     route->open();
     worker.set(zmq::sockopt::rcvhwm, 10);
@@ -324,6 +332,23 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
     CHECK(f.queued() > 0);
     CHECK(f.read_all_in_order());
   }
+}
+
+TEST_CASE("pipeline hold: never with a spool (a read message is durable, a held one is not)") {
+  tidepool::test::TempDir dir;
+  HoldFixture f(Overflow::kBlock, true, dir.path());
+  Route& route = *f.route;
+  REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == true; }));
+  f.send_all();
+  // As in the case above, where `block` without a spool holds at this point.
+  const Clock::time_point t = Clock::now();
+  const auto end = Clock::now() + 3000ms;
+  while (f.queued() == 0 && Clock::now() < end) pass(route, 5ms, t);
+  REQUIRE(f.queued() > 0);
+  CHECK(f.status()["forwarded"].get<int>() > 0);
+  CHECK(frontend_events(route, t) == ZMQ_POLLIN);
+  CHECK(route.status(t)["frontend"]["paused"] == nullptr);
+  CHECK(f.read_all_in_order());
 }
 
 TEST_CASE("pipeline hold: behind a backlog (queued over 10 ms ago) the clients keep being read") {
