@@ -266,6 +266,17 @@ struct HoldFixture {
     for (int i = 0; i < kMessages; ++i) client.send(zmq::buffer(std::to_string(i) + ":" + payload));
   }
   [[nodiscard]] nlohmann::json status() const { return route->status(Clock::now()); }
+  // Once the worker is up, sends every message and passes the route at one instant until it
+  // queued some (the last forward is then always within the hold's window); returns that
+  // instant.
+  Clock::time_point stream_until_queued() {
+    REQUIRE(run_until(*route, [&] { return status()["backend"]["up"] == true; }));
+    send_all();
+    const Clock::time_point t = Clock::now();
+    const auto end = Clock::now() + 3000ms;
+    while (queued() == 0 && Clock::now() < end) pass(*route, 5ms, t);
+    return t;
+  }
   [[nodiscard]] std::size_t queued() const {
     return status()["queue"]["messages"].get<std::size_t>();
   }
@@ -301,13 +312,7 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
     CAPTURE(static_cast<int>(overflow));
     HoldFixture f(overflow);
     Route& route = *f.route;
-    REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == true; }));
-    f.send_all();
-
-    // Every pass at one instant: the last forward is then always within the window.
-    const Clock::time_point t = Clock::now();
-    const auto end = Clock::now() + 3000ms;
-    while (f.queued() == 0 && Clock::now() < end) pass(route, 5ms, t);
+    const Clock::time_point t = f.stream_until_queued();
     REQUIRE(f.queued() > 0);
     CHECK(f.status()["forwarded"].get<int>() > 0);
     if (overflow == Overflow::kBlock) {
@@ -338,12 +343,8 @@ TEST_CASE("pipeline hold: never with a spool (a read message is durable, a held 
   tidepool::test::TempDir dir;
   HoldFixture f(Overflow::kBlock, true, dir.path());
   Route& route = *f.route;
-  REQUIRE(run_until(route, [&] { return f.status()["backend"]["up"] == true; }));
-  f.send_all();
   // As in the case above, where `block` without a spool holds at this point.
-  const Clock::time_point t = Clock::now();
-  const auto end = Clock::now() + 3000ms;
-  while (f.queued() == 0 && Clock::now() < end) pass(route, 5ms, t);
+  const Clock::time_point t = f.stream_until_queued();
   REQUIRE(f.queued() > 0);
   CHECK(f.status()["forwarded"].get<int>() > 0);
   CHECK(frontend_events(route, t) == ZMQ_POLLIN);
