@@ -1,7 +1,70 @@
-// The slot table of requests awaiting replies (pending_requests.h).
+// The slot table of requests awaiting replies, and the held copy of each (pending_requests.h).
 #include "tidepool/proxy/pending_requests.h"
 
+#include <cstring>
+
 namespace tidepool::proxy {
+
+void HeldRequest::hold(const protocol::Multipart& message) {
+  clear();
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    const std::string_view frame = message.frame_view(i);
+    const std::uint32_t size =
+        frame.size() <= kPackedFrameMax ? static_cast<std::uint32_t>(frame.size()) : kShared;
+    packed_.append(reinterpret_cast<const char*>(&size), sizeof size);
+    if (size == kShared) {
+      shared_.push_back(protocol::shared_copy(message[i]));
+    } else {
+      packed_.append(frame);
+    }
+  }
+  frames_ = message.size();
+  bytes_ = message.bytes();
+}
+
+protocol::Multipart HeldRequest::take() {
+  protocol::Multipart message;
+  std::size_t shared = 0;
+  for (std::size_t at = 0; at < packed_.size();) {
+    std::uint32_t size = 0;
+    std::memcpy(&size, packed_.data() + at, sizeof size);
+    at += sizeof size;
+    if (size == kShared) {
+      message.push_back(std::move(shared_[shared++]));
+    } else {
+      message.push_back(std::string_view(packed_).substr(at, size));
+      at += size;
+    }
+  }
+  clear();
+  return message;
+}
+
+std::string_view HeldRequest::frame_view(std::size_t i) const {
+  std::size_t shared = 0;
+  for (std::size_t at = 0;;) {
+    std::uint32_t size = 0;
+    std::memcpy(&size, packed_.data() + at, sizeof size);
+    at += sizeof size;
+    if (i-- == 0) {
+      return size == kShared ? shared_.frame_view(shared)
+                             : std::string_view(packed_).substr(at, size);
+    }
+    if (size == kShared) {
+      ++shared;
+    } else {
+      at += size;
+    }
+  }
+}
+
+void HeldRequest::clear() {
+  packed_.clear();
+  if (packed_.capacity() > kKeptCapacity) std::string().swap(packed_);
+  shared_.clear();
+  frames_ = 0;
+  bytes_ = 0;
+}
 
 PendingRequests::Emplaced PendingRequests::emplace(Clock::time_point sent, std::size_t backend) {
   std::uint32_t index = 0;
@@ -15,21 +78,18 @@ PendingRequests::Emplaced PendingRequests::emplace(Clock::time_point sent, std::
   // Uses count from 1 and skip 0 when they wrap, so that no tag is 0 (a free slot's).
   if (++uses_ == 0) uses_ = 1;
   Slot& slot = slots_[index];
-  // A free slot's request holds no frames (release() cleared them).
+  // A free slot's request holds no frames (release() cleared them), but keeps its buffer.
   slot.request.sent = sent;
   slot.request.backend = backend;
   slot.request.spool_sequence = 0;
   slot.request.orphan = false;
   slot.tag = (static_cast<Tag>(uses_) << 32) | index;
-  slot.settled = false;
   slot.older = newest_;
   slot.newer = kNone;
   if (newest_ != kNone) slots_[newest_].newer = index;
   newest_ = index;
   if (oldest_ == kNone) oldest_ = index;
-  if (oldest_unsettled_ == kNone) oldest_unsettled_ = index;
   ++size_;
-  if (++unsettled_count_ > kUnsettledMax) settle_oldest_unsettled();
   return {slot.tag, slot.request};
 }
 
@@ -43,27 +103,8 @@ void PendingRequests::erase(Tag tag) {
   if (find(tag) != nullptr) release(static_cast<std::uint32_t>(tag & 0xffffffffU));
 }
 
-void PendingRequests::settle(Clock::time_point now) {
-  while (oldest_unsettled_ != kNone &&
-         now - slots_[oldest_unsettled_].request.sent >= kUnsettledMaxAge) {
-    settle_oldest_unsettled();
-  }
-}
-
-void PendingRequests::settle_oldest_unsettled() {
-  Slot& slot = slots_[oldest_unsettled_];
-  slot.request.request.own_buffers();
-  slot.settled = true;
-  --unsettled_count_;
-  oldest_unsettled_ = slot.newer;
-}
-
 void PendingRequests::release(std::uint32_t index) {
   Slot& slot = slots_[index];
-  if (!slot.settled) {
-    --unsettled_count_;
-    if (oldest_unsettled_ == index) oldest_unsettled_ = slot.newer;
-  }
   (slot.older != kNone ? slots_[slot.older].newer : oldest_) = slot.newer;
   (slot.newer != kNone ? slots_[slot.newer].older : newest_) = slot.older;
   slot.request.request.clear();  // frees its frames now, not when the slot is reused

@@ -35,10 +35,10 @@ RequestReply::RequestReply(const ReplyConfig& replies, std::size_t backends)
 bool RequestReply::send(zmq::socket_t& socket, std::size_t backend, protocol::Multipart& message,
                         Clock::time_point now, const QueuedMessage* origin) {
   const std::size_t frames = message.size();
-  // Held as received, built in its slot: reference-counted handles, no byte copy (settle()
-  // copies what waits).
+  // Held as received, in its slot's own buffer (HeldRequest): sent again if its backend peer is
+  // lost.
   const auto [tag, pending] = pending_.emplace(now, backend);
-  pending.request.share_frames_of(message);
+  pending.request.hold(message);
   if (origin != nullptr) {
     pending.spool_sequence = origin->spool_sequence;
     pending.orphan = origin->replayed && names_a_connection(message.frame_view(0));

@@ -425,7 +425,6 @@ void Route::on_timer(Clock::time_point now) {
   if (now < next_housekeeping()) return;
   last_housekeeping_ = now;
   queue_.settle(now);
-  if (request_reply_) request_reply_->settle(now);
   // A pause lasts at least one housekeeping period: libzmq's teardown of the lost pipe has
   // long happened by then.
   backends_.end_pauses(now - kHousekeeping);

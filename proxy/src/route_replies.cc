@@ -85,7 +85,7 @@ void Route::requeue_in_flight(std::size_t backend, Clock::time_point now) {
   requests.reserve(lost.size());
   for (auto& request : lost) {
     requests.push_back(
-        QueuedMessage{std::move(request.request), now, request.spool_sequence, request.orphan});
+        QueuedMessage{request.request.take(), now, request.spool_sequence, request.orphan});
   }
   // They count against the queue's bounds like new arrivals (DurableQueue::requeue()).
   const std::size_t refused = queue_.requeue(std::move(requests));

@@ -1,6 +1,6 @@
 // Multipart: frames in order across the inline and the spilled storage, byte counts, clear and
-// reuse, building frames in place (share_frames_of, receive_back, replace, clear_sent), and the
-// copies made to hold a frame for long (held_copy, own_buffers).
+// reuse, building frames in place (receive_back, replace, clear_sent), and the copies made to
+// hold a frame for long (held_copy, own_buffers).
 #include "tidepool/protocol/multipart.h"
 
 #include <doctest/doctest.h>
@@ -83,22 +83,6 @@ TEST_CASE("own_buffers replaces small frames and keeps their content") {
   CHECK(m.frame_view(0) == std::string(64, 'x'));
   CHECK(m[1].size() == 0);
   CHECK(m.bytes() == 64);
-}
-
-TEST_CASE("share_frames_of: the payloads are shared and their bytes counted") {
-  const std::string big(100, 'p');  // above libzmq's inline size: a shared copy shares it
-  Multipart m;
-  for (std::size_t i = 0; i < Multipart::kInlineFrames + 2; ++i) m.push_back(std::string_view(big));
-  Multipart all;
-  all.push_back(std::string_view("first"));
-  all.share_frames_of(m);
-  CHECK(all.size() == 1 + m.size());
-  CHECK(all.bytes() == 5 + m.bytes());
-  CHECK(all[1].data() == m[0].data());
-  CHECK(all[m.size()].data() == m[m.size() - 1].data());  // past the inline frames too
-  CHECK(all.frame_view(m.size()) == big);
-  CHECK(m.size() == Multipart::kInlineFrames + 2);  // other is left as it was
-  CHECK(m.frame_view(0) == big);
 }
 
 TEST_CASE("receive_back appends what it received, and nothing when receiving fails") {

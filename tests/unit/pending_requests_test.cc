@@ -1,5 +1,6 @@
 // PendingRequests, grouped by property: a tag finds its request and nothing else, ever; the
-// order is send order; held frames are references until they settle, by age or by count.
+// order is send order; a held request has bytes of its own (large frames shared) and gives
+// back its frames in order.
 #include "tidepool/proxy/pending_requests.h"
 
 #include <doctest/doctest.h>
@@ -10,6 +11,7 @@
 
 using tidepool::protocol::Multipart;
 using tidepool::proxy::Clock;
+using tidepool::proxy::HeldRequest;
 using tidepool::proxy::PendingRequest;
 using tidepool::proxy::PendingRequests;
 using namespace std::chrono_literals;
@@ -26,11 +28,11 @@ Multipart body(const std::string& name) {
   return m;
 }
 
-// What RequestReply::send() does: a slot holding shared copies of the message's frames.
+// What RequestReply::send() does: a slot holding a copy of the message.
 PendingRequests::Tag hold(PendingRequests& pending, const Multipart& message,
                           Clock::time_point sent, std::size_t backend = 0) {
   const auto [tag, request] = pending.emplace(sent, backend);
-  request.request.share_frames_of(message);
+  request.request.hold(message);
   return tag;
 }
 
@@ -69,7 +71,7 @@ TEST_CASE("a reused slot starts empty: no frame, sequence or orphan mark of its 
   PendingRequests pending;
   const auto now = Clock::now();
   const auto first = pending.emplace(now, 1);
-  first.request.request.push_back(std::string_view("frame"));
+  first.request.request.hold(body("first"));
   first.request.spool_sequence = 42;
   first.request.orphan = true;
   pending.erase(first.tag);
@@ -120,47 +122,52 @@ TEST_CASE("the oldest is the first sent, and take_if hands back its matches olde
   CHECK(pending.find(tags[2]) == nullptr);
 }
 
-TEST_CASE("held frames share the received payload until they settle, then have their own") {
+TEST_CASE("a held request has bytes of its own, and take() gives its frames back in order") {
   PendingRequests pending;
   const auto now = Clock::now();
-  const Multipart a = body("a");
-  const Multipart b = body("b");
-  const auto tag_a = hold(pending, a, now);
-  const auto tag_b = hold(pending, b, now + 60ms);
-  CHECK(pending.unsettled() == 2);
-  CHECK(pending.find(tag_a)->request[2].data() == a[2].data());
-
-  pending.settle(now + PendingRequests::kUnsettledMaxAge);  // a has waited long enough, b not
-  CHECK(pending.unsettled() == 1);
-  CHECK(pending.find(tag_a)->request[2].data() != a[2].data());
-  CHECK(name_of(*pending.find(tag_a)) == "a");  // same bytes, its own
-  CHECK(pending.find(tag_b)->request[2].data() == b[2].data());
-
-  // Erasing the oldest unsettled one moves the settling on to the next.
-  const Multipart c = body("c");
-  const auto tag_c = hold(pending, c, now + 70ms);
-  pending.erase(tag_b);
-  CHECK(pending.unsettled() == 1);
-  pending.settle(now + 70ms + PendingRequests::kUnsettledMaxAge);
-  CHECK(pending.unsettled() == 0);
-  CHECK(pending.find(tag_c)->request[2].data() != c[2].data());
+  PendingRequests::Tag tag = 0;
+  {
+    const Multipart a = body("a");
+    tag = hold(pending, a, now);
+    const HeldRequest& held = pending.find(tag)->request;
+    CHECK(held.frames() == 3);
+    CHECK(held.bytes() == a.bytes());
+    CHECK(held.frame_view(2).data() != a[2].data());  // copied: it pins no read buffer
+  }                                                   // the message it was held from is gone
+  HeldRequest& held = pending.find(tag)->request;
+  CHECK(name_of(*pending.find(tag)) == "a");
+  const Multipart back = held.take();
+  REQUIRE(back.size() == 3);
+  CHECK(back.frame_view(0) == "id");
+  CHECK(back.frame_view(1).empty());
+  CHECK(back.frame_view(2) == body("a").frame_view(2));
+  CHECK(back.bytes() == body("a").bytes());
+  CHECK(held.empty());
+  CHECK(held.bytes() == 0);
 }
 
-TEST_CASE("no more than kUnsettledMax requests hold received buffers, however young") {
-  PendingRequests pending;
-  const auto now = Clock::now();
-  const Multipart m = body("m");
-  std::vector<PendingRequests::Tag> tags;
-  for (std::size_t i = 0; i < PendingRequests::kUnsettledMax + 10; ++i) {
-    tags.push_back(hold(pending, m, now));
-  }
-  CHECK(pending.unsettled() == PendingRequests::kUnsettledMax);
-  CHECK(pending.find(tags.front())->request[2].data() != m[2].data());  // the oldest settled
-  CHECK(pending.find(tags.back())->request[2].data() == m[2].data());
-
-  // take_if gives its requests their own bytes: they may wait in the queue.
-  const auto taken = pending.take_if([](const PendingRequest&) { return true; });
-  REQUIRE(taken.size() == tags.size());
-  for (const auto& p : taken) CHECK(p.request[2].data() != m[2].data());
-  CHECK(pending.unsettled() == 0);
+TEST_CASE("a frame over kPackedFrameMax is shared, not copied, and keeps its place") {
+  const std::string big(HeldRequest::kPackedFrameMax + 1, 'b');
+  Multipart m;
+  m.push_back(std::string_view("id"));
+  m.push_back(std::string_view(big));
+  m.push_back(std::string_view(""));
+  m.push_back(std::string_view("tail"));
+  HeldRequest held;
+  held.hold(m);
+  CHECK(held.frames() == 4);
+  CHECK(held.bytes() == m.bytes());
+  CHECK(held.frame_view(1).data() == m[1].data());  // shared
+  CHECK(held.frame_view(3) == "tail");
+  CHECK(held.frame_view(3).data() != m[3].data());  // copied
+  const Multipart back = held.take();
+  REQUIRE(back.size() == 4);
+  CHECK(back.frame_view(0) == "id");
+  CHECK(back[1].data() == m[1].data());
+  CHECK(back.frame_view(2).empty());
+  CHECK(back.frame_view(3) == "tail");
+  // Held again after a take, the copy starts afresh.
+  held.hold(body("again"));
+  CHECK(held.frames() == 3);
+  CHECK(held.frame_view(2).substr(0, 5) == "again");
 }

@@ -222,9 +222,11 @@ TEST_CASE("a lost backend gives back its unanswered requests, oldest first, and 
   CHECK(rr.in_flight(1) == 1);
   std::vector<PendingRequest> lost = rr.take_unanswered(0);
   REQUIRE(lost.size() == 2);
-  CHECK(body_of(lost[0].request) == "r0");
-  CHECK(body_of(lost[1].request) == "r2");
-  CHECK(lost[0].request.size() == 3);  // as received: no sequence frame
+  // As the route queues them again: each a message of its own.
+  const Multipart first = lost[0].request.take();
+  CHECK(body_of(first) == "r0");
+  CHECK(body_of(lost[1].request.take()) == "r2");
+  CHECK(first.size() == 3);  // as received: no sequence frame
   CHECK(rr.in_flight() == 1);
   CHECK(rr.in_flight(0) == 0);
   // The old copies' replies are duplicates now; the one still pending is delivered.

@@ -70,18 +70,10 @@ class Multipart {
     ++size_;
   }
   void push_back(std::string_view data) { push_back(zmq::message_t(data.data(), data.size())); }
-  // Appends a shared_copy() of each of other's frames, in order, each made in its slot. This
-  // and receive_back() build a frame where it stays: every temporary message_t moved from
-  // costs libzmq an init and a close, which at two or three frames per hop were a tenth of the
-  // request-reply loop's time.
-  void share_frames_of(const Multipart& other) {
-    for (std::size_t i = 0; i < other.size(); ++i) {
-      emplace_back().copy(const_cast<zmq::message_t&>(other[i]));  // zmq_msg_copy: no change
-    }
-    bytes_ += other.bytes_;
-  }
   // Appends the frame receive(zmq::message_t&) fills, in its slot; when receive returns false
-  // nothing is appended. Returns what receive returned.
+  // nothing is appended. Returns what receive returned. Built where it stays: every temporary
+  // message_t moved from costs libzmq an init and a close, which at two or three frames per hop
+  // were a tenth of the request-reply loop's time.
   template <typename Receive>
   bool receive_back(Receive&& receive) {
     zmq::message_t& frame = emplace_back();

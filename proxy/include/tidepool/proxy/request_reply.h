@@ -66,9 +66,6 @@ class RequestReply {
   // Gives up on requests sent before now - timeout; returns their spool sequences.
   std::vector<std::uint64_t> expire(Clock::time_point now, Clock::duration timeout);
 
-  // Gives requests that have waited a while buffers of their own (PendingRequests::settle()).
-  void settle(Clock::time_point now) { pending_.settle(now); }
-
   [[nodiscard]] std::size_t in_flight() const { return pending_.size(); }
   [[nodiscard]] std::size_t in_flight(std::size_t backend) const { return per_backend_[backend]; }
   [[nodiscard]] ReplyQueues& replies() { return replies_; }
