@@ -5,8 +5,27 @@
 
 namespace tidepool::proxy {
 
+template <typename F>
+void HeldRequest::for_each_frame(F&& f) const {
+  std::size_t shared = 0;
+  for (std::size_t at = 0, i = 0; at < packed_.size(); ++i) {
+    std::uint32_t size = 0;
+    std::memcpy(&size, packed_.data() + at, sizeof size);
+    at += sizeof size;
+    const bool is_shared = size == kShared;
+    const std::string_view bytes =
+        is_shared ? std::string_view{} : std::string_view(packed_).substr(at, size);
+    if (!f(i, is_shared ? nullptr : &bytes, shared)) return;
+    if (is_shared) {
+      ++shared;
+    } else {
+      at += size;
+    }
+  }
+}
+
 void HeldRequest::hold(const protocol::Multipart& message) {
-  clear();
+  if (!empty()) clear();  // a slot's is cleared at release()
   for (std::size_t i = 0; i < message.size(); ++i) {
     const std::string_view frame = message.frame_view(i);
     const std::uint32_t size =
@@ -18,52 +37,54 @@ void HeldRequest::hold(const protocol::Multipart& message) {
       packed_.append(frame);
     }
   }
-  frames_ = message.size();
-  bytes_ = message.bytes();
 }
 
 protocol::Multipart HeldRequest::take() {
   protocol::Multipart message;
-  std::size_t shared = 0;
-  for (std::size_t at = 0; at < packed_.size();) {
-    std::uint32_t size = 0;
-    std::memcpy(&size, packed_.data() + at, sizeof size);
-    at += sizeof size;
-    if (size == kShared) {
-      message.push_back(std::move(shared_[shared++]));
+  for_each_frame([&](std::size_t, const std::string_view* bytes, std::size_t shared) {
+    if (bytes != nullptr) {
+      message.push_back(*bytes);
     } else {
-      message.push_back(std::string_view(packed_).substr(at, size));
-      at += size;
+      message.push_back(std::move(shared_[shared]));
     }
-  }
+    return true;
+  });
   clear();
   return message;
 }
 
 std::string_view HeldRequest::frame_view(std::size_t i) const {
-  std::size_t shared = 0;
-  for (std::size_t at = 0;;) {
-    std::uint32_t size = 0;
-    std::memcpy(&size, packed_.data() + at, sizeof size);
-    at += sizeof size;
-    if (i-- == 0) {
-      return size == kShared ? shared_.frame_view(shared)
-                             : std::string_view(packed_).substr(at, size);
-    }
-    if (size == kShared) {
-      ++shared;
-    } else {
-      at += size;
-    }
-  }
+  std::string_view view;
+  for_each_frame([&](std::size_t at, const std::string_view* bytes, std::size_t shared) {
+    if (at < i) return true;
+    view = bytes != nullptr ? *bytes : shared_.frame_view(shared);
+    return false;
+  });
+  return view;
+}
+
+std::size_t HeldRequest::frames() const {
+  std::size_t count = 0;
+  for_each_frame([&count](std::size_t, const std::string_view*, std::size_t) {
+    ++count;
+    return true;
+  });
+  return count;
+}
+
+std::size_t HeldRequest::bytes() const {
+  std::size_t total = 0;
+  for_each_frame([&](std::size_t, const std::string_view* bytes, std::size_t shared) {
+    total += bytes != nullptr ? bytes->size() : shared_[shared].size();
+    return true;
+  });
+  return total;
 }
 
 void HeldRequest::clear() {
   packed_.clear();
   if (packed_.capacity() > kKeptCapacity) std::string().swap(packed_);
   shared_.clear();
-  frames_ = 0;
-  bytes_ = 0;
 }
 
 PendingRequests::Emplaced PendingRequests::emplace(Clock::time_point sent, std::size_t backend) {

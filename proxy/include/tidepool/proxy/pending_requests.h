@@ -42,20 +42,23 @@ class HeldRequest {
   [[nodiscard]] std::string_view frame_view(std::size_t i) const;
   void clear();
 
-  [[nodiscard]] std::size_t frames() const { return frames_; }
-  [[nodiscard]] bool empty() const { return frames_ == 0; }
+  [[nodiscard]] std::size_t frames() const;
+  [[nodiscard]] bool empty() const { return packed_.empty(); }  // every frame has a size field
   // Payload bytes over all frames.
-  [[nodiscard]] std::size_t bytes() const { return bytes_; }
+  [[nodiscard]] std::size_t bytes() const;
 
  private:
   // A frame's size field saying: this frame is the next one of shared_.
   static constexpr std::uint32_t kShared = std::numeric_limits<std::uint32_t>::max();
 
+  // Calls f(i, packed bytes or nullptr, index in shared_) for each frame i, in order, until f
+  // returns false.
+  template <typename F>
+  void for_each_frame(F&& f) const;
+
   // Per frame, a 4-byte size and that many bytes, or kShared.
   std::string packed_;
   protocol::Multipart shared_;
-  std::size_t frames_ = 0;
-  std::size_t bytes_ = 0;
 };
 
 // A forwarded request whose reply has not come.
