@@ -171,3 +171,21 @@ TEST_CASE("a frame over kPackedFrameMax is shared, not copied, and keeps its pla
   CHECK(held.frames() == 3);
   CHECK(held.frame_view(2).substr(0, 5) == "again");
 }
+
+TEST_CASE("take_if hands back requests with bytes of their own: they may wait in the queue") {
+  PendingRequests pending;
+  const auto now = Clock::now();
+  std::size_t held = 0;
+  {
+    const Multipart m = body("m");
+    for (; held < 5000; ++held) hold(pending, m, now);  // past the slots a table keeps
+  }                                                     // the message they were held from is gone
+  auto taken = pending.take_if([](const PendingRequest&) { return true; });
+  REQUIRE(taken.size() == held);
+  CHECK(pending.empty());
+  for (auto& p : taken) {
+    const Multipart back = p.request.take();
+    REQUIRE(back.size() == 3);
+    CHECK(back.frame_view(2) == body("m").frame_view(2));
+  }
+}
