@@ -30,19 +30,6 @@ constexpr auto kIdleHousekeeping = 1000ms;
 // over the limit is read, counted as too_large and dropped; only a frame this much larger is
 // refused by libzmq itself, which closes that peer's connection to protect memory.
 constexpr std::int64_t kHardLimitFactor = 2;
-// The pipeline hold (holding_frontend()). A backend whose full pipe reopened within this is
-// keeping up: libzmq wakes a writer once the reader took half the HWM (500 messages by
-// default, every ~0.2 ms at 2.8M msgs/s of 64 B). Under `block` the frontend is then left
-// unread until the queue has gone, so the clients' messages wait in the frontend's own pipe,
-// which costs this process nothing, rather than in the queue (2M saturated messages: 66-87% of
-// them went through the queue at 64 B, ~6% with the hold). A backend that takes nothing for
-// longer (stopped, slow, not reading) is buffered for as before.
-constexpr auto kHoldWindow = 1ms;
-// ...and only while the queue's oldest message has waited less than this: each pause is short,
-// and a queue older than this (a backlog from an outage, a worker that stalled for longer) is
-// drained with the clients still read. A bound on the queue's size instead left a saturated
-// 1 KiB run at 98% through the queue once one stall pushed it past the bound.
-constexpr auto kHoldMaxQueueWait = 10ms;
 
 // The next point after `t` on a grid of `period` that every route shares, so that the loop
 // wakes once for all routes (on_timer() gives them all the same `now`), not once per route.
@@ -148,10 +135,20 @@ FrontendPause Route::frontend_pause(Clock::time_point now) const {
   return holding_frontend(now) ? FrontendPause::kHold : FrontendPause::kNone;
 }
 
+// The pipeline hold. A backend whose full pipe reopens at a steady pace is
+// keeping up: libzmq wakes a writer once the reader took half the HWM (500 messages by
+// default, every ~0.2 ms at 2.8M msgs/s of 64 B; PipelineHold follows the pace). Under `block`
+// the frontend is then left unread until the queue has gone, so the clients' messages wait in
+// the frontend's own pipe, which costs this process nothing, rather than in the queue (2M
+// saturated messages: 66-87% of them went through the queue at 64 B, ~6% with the hold). A
+// backend that takes nothing for longer (stopped, slow, not reading) is buffered for as before,
+// and so is a backlog (PipelineHold::young_queue()): it is drained with the clients still read.
+// A bound on the queue's size instead of its age left a saturated 1 KiB run at 98% through the
+// queue once one stall pushed it past the bound.
 bool Route::holding_frontend(Clock::time_point now) const {
-  if (!may_hold_ || now - last_forward_ >= kHoldWindow || !waits_on_backend()) return false;
+  if (!may_hold_ || !hold_.keeping_up(now) || !waits_on_backend()) return false;
   const auto oldest = queue_.queue().oldest();
-  return oldest && now - *oldest < kHoldMaxQueueWait && backends_.up();
+  return oldest && now - *oldest < hold_.young_queue() && backends_.up();
 }
 
 bool Route::waits_on_backend() const {
@@ -314,11 +311,20 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now,
         return config_.request_reply() ? send_request(index, message, now, origin)
                                        : send_message(backends_[index], message, now);
       });
-  if (!sent_to) return false;  // else `message` was sent, and is left empty
+  if (!sent_to) {
+    // The hold learns the backend's pace from how long its full pipe takes to reopen.
+    if (backends_.up()) {
+      hold_.refused(now);
+    } else {
+      hold_.backend_gone();
+    }
+    return false;
+  }
+  // else `message` was sent, and is left empty
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
   drain_limit_.took_one();
-  last_forward_ = now;
+  hold_.forwarded(now);
   return true;
 }
 
@@ -401,7 +407,7 @@ Clock::time_point Route::next_housekeeping() const {
 Clock::time_point Route::next_deadline(bool stopping, Clock::time_point now) const {
   if (monitor_backlog_ || (frontend_hot_ && can_read_frontend(stopping, now))) return now;
   Clock::time_point next = next_housekeeping();
-  if (holding_frontend(now)) next = std::min(next, last_forward_ + kHoldWindow);
+  if (holding_frontend(now)) next = std::min(next, hold_.window_end());
   // With nothing queued the periodic flush has nothing to do: it does not wake the loop.
   if (!queue_.empty()) next = std::min(next, next_periodic_flush_);
   if (replies() != nullptr && !replies()->empty()) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/pipeline_hold.h"
 #include "tidepool/proxy/sockets.h"
 
 #include "temp_dir.h"
@@ -23,6 +24,7 @@ using tidepool::protocol::Multipart;
 using tidepool::proxy::Clock;
 using tidepool::proxy::Metrics;
 using tidepool::proxy::Overflow;
+using tidepool::proxy::PipelineHold;
 using tidepool::proxy::recv_multipart;
 using tidepool::proxy::Route;
 using tidepool::proxy::RouteConfig;
@@ -220,9 +222,10 @@ TEST_CASE(
   route.close(0ms);
 }
 
-// The hold (route.cc, kHoldWindow): a full pipe that reopens within 1 ms keeps the clients'
-// messages in the frontend's pipe, not the queue; a backend that takes nothing for longer is
-// buffered for, and so are the clients behind a backlog (a queue older than 10 ms).
+// The hold (route.cc, PipelineHold): a full pipe that reopens within the window (1 ms, or
+// twice the backend's last reopen) keeps the clients' messages in the frontend's pipe, not the
+// queue; a backend that takes nothing for longer is buffered for, and so are the clients behind
+// a backlog (a queue older than 10 ms, or twice the window).
 namespace {
 
 // A route whose PUSH backend binds TCP for its worker (libzmq reports TCP peers; inproc has no
@@ -339,6 +342,29 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
   }
 }
 
+TEST_CASE("pipeline hold: the window follows how long the backend's full pipe took to reopen") {
+  HoldFixture f(Overflow::kBlock);
+  Route& route = *f.route;
+  const Clock::time_point t = f.stream_until_queued();  // the pipe turned full at t
+  REQUIRE(f.queued() > 0);
+  CHECK(frontend_events(route, t + 1ms) == ZMQ_POLLIN);  // no pace known yet: 1 ms
+  // The worker reads, and the pipe reopens 6 ms after it turned full; the route then fills
+  // it again, still at that instant.
+  const Clock::time_point reopened = t + 6ms;
+  const int forwarded = f.status()["forwarded"].get<int>();
+  REQUIRE(run_until(route, [&] {
+    f.read_worker();
+    pass(route, 5ms, reopened);
+    return f.status()["forwarded"].get<int>() > forwarded && f.queued() > 0;
+  }));
+  // Held for twice that wait from the last forward, 12 ms, no longer.
+  CHECK(frontend_events(route, reopened + 11ms) == 0);
+  CHECK(route.status(reopened + 11ms)["frontend"]["paused"] == "hold");
+  CHECK(route.next_deadline(false, reopened) <= reopened + 12ms);
+  CHECK(frontend_events(route, reopened + 12ms) == ZMQ_POLLIN);
+  CHECK(f.read_all_in_order());
+}
+
 TEST_CASE("pipeline hold: never with a spool (a read message is durable, a held one is not)") {
   tidepool::test::TempDir dir;
   HoldFixture f(Overflow::kBlock, true, dir.path());
@@ -352,19 +378,21 @@ TEST_CASE("pipeline hold: never with a spool (a read message is durable, a held 
   CHECK(f.read_all_in_order());
 }
 
-TEST_CASE("pipeline hold: behind a backlog (queued over 10 ms ago) the clients keep being read") {
+TEST_CASE(
+    "pipeline hold: behind a backlog (older than any young queue) the clients keep being read") {
   // No worker yet: what the clients send is a backlog.
   HoldFixture f(Overflow::kBlock, false);
   Route& route = *f.route;
   f.send_all();
   REQUIRE(run_until(route, [&] { return f.queued() == HoldFixture::kMessages; }));
   // It comes: the connect flush fills its pipe, then it takes again, and the backend took a
-  // message at the instant the frontend is asked about, 20 ms after the backlog was queued.
+  // message at the instant the frontend is asked about, 100 ms after the backlog was queued:
+  // past the longest young queue (2 × the longest window), and a wait too long to be a pace.
   f.connect_worker();
   REQUIRE(run_until(
       route, [&] { return f.status()["forwarded"].get<int>() > 0; }, 10000ms));
   const int forwarded = f.status()["forwarded"].get<int>();
-  const Clock::time_point t = Clock::now() + 20ms;
+  const Clock::time_point t = Clock::now() + 4 * PipelineHold::kPaceMax;
   REQUIRE(run_until(route, [&] {
     f.read_worker();
     pass(route, 5ms, t);

@@ -26,6 +26,7 @@
 #include "tidepool/proxy/durable_queue.h"
 #include "tidepool/proxy/log.h"
 #include "tidepool/proxy/metrics.h"
+#include "tidepool/proxy/pipeline_hold.h"
 #include "tidepool/proxy/queue.h"
 #include "tidepool/proxy/request_reply.h"
 #include "tidepool/proxy/sockets.h"
@@ -132,8 +133,8 @@ class Route {
   [[nodiscard]] bool can_read_frontend(bool stopping, Clock::time_point now) const;
   // Why the frontend is left unread now, stopping aside (/status reports it).
   [[nodiscard]] FrontendPause frontend_pause(Clock::time_point now) const;
-  // Leave the frontend unread: a backend whose full pipe reopens within kHoldWindow will take
-  // the young queue soon (route.cc, kHoldWindow and kHoldMaxQueueWait).
+  // Leave the frontend unread: a backend whose full pipe reopens at its usual pace will take
+  // the young queue soon (route.cc, PipelineHold).
   [[nodiscard]] bool holding_frontend(Clock::time_point now) const;
   // Messages are queued and only a backend's room holds them: the drain limit would let the
   // next one go (poll_items() asks for POLLOUT, holding_frontend()).
@@ -175,7 +176,7 @@ class Route {
   log::RateLimited disconnect_log_;  // frontend peers gone (maybe an oversized frame)
 
   Clock::time_point next_periodic_flush_;
-  Clock::time_point last_forward_;  // a message last went to a backend (holding_frontend())
+  PipelineHold hold_;  // the backend's pace, for holding_frontend()
   Clock::time_point last_housekeeping_;
   // A monitor read stopped at its batch limit, or none has run yet: its fd signals only once
   // a read found it empty (as frontend_hot_).
