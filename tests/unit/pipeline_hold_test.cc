@@ -19,7 +19,7 @@ Clock::time_point reopened_after(PipelineHold& hold, Clock::time_point t, Clock:
   return t + wait;
 }
 
-const Clock::time_point t0 = Clock::time_point(1h);
+constexpr Clock::time_point t0{std::chrono::hours(1)};
 
 }  // namespace
 
