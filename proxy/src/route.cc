@@ -320,7 +320,7 @@ bool Route::forward(protocol::Multipart& message, Clock::time_point now,
     }
     return false;
   }
-  // else `message` was sent, and is left empty
+  // `message` was sent, and is left empty.
   counters_.forwarded_messages += 1;
   counters_.forwarded_bytes += bytes;
   drain_limit_.took_one();
