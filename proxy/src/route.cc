@@ -52,6 +52,7 @@ Route::Route(zmq::context_t& context, const RouteConfig& config, Metrics& metric
       backends_(context, config, max_frame(config)),
       queue_(config),
       metrics_(metrics, config.name),
+      hold_(config.backend.hwm),
       drain_limit_(config.flush.drain_rate, config.flush.max_in_flight) {
   // `block` leaves the frontend unread while the queue is full.
   configure_socket(frontend_, config.frontend, config.name,

@@ -242,11 +242,12 @@ struct HoldFixture {
 
   // Without `worker_up` the worker connects later (connect_worker()); `spool_dir` gives the
   // route a spool there.
-  explicit HoldFixture(Overflow overflow, bool worker_up = true,
-                       const std::string& spool_dir = {}) {
+  // `backend_hwm` 10 keeps every window at 1 ms (PipelineHold::kPaceMaxPerMessage).
+  explicit HoldFixture(Overflow overflow, bool worker_up = true, const std::string& spool_dir = {},
+                       int backend_hwm = 10) {
     RouteConfig c = config("hold", SocketType::kPull, SocketType::kPush);
     c.backend.bind = {"tcp://127.0.0.1:*"};
-    c.backend.hwm = 10;
+    c.backend.hwm = backend_hwm;
     c.queue.overflow = overflow;
     if (!spool_dir.empty()) {
       c.spool = tidepool::proxy::SpoolConfig{.dir = spool_dir,
@@ -343,25 +344,27 @@ TEST_CASE("pipeline hold: the frontend waits on a backend taking the stream, not
 }
 
 TEST_CASE("pipeline hold: the window follows how long the backend's full pipe took to reopen") {
-  HoldFixture f(Overflow::kBlock);
+  // HWM 100: libzmq reopens the pipe after 50 messages, so a 4 ms wait is 12,500 a second,
+  // fast enough to count (PipelineHold::kPaceMaxPerMessage).
+  HoldFixture f(Overflow::kBlock, true, {}, 100);
   Route& route = *f.route;
   const Clock::time_point t = f.stream_until_queued();  // the pipe turned full at t
   REQUIRE(f.queued() > 0);
   CHECK(frontend_events(route, t + 1ms) == ZMQ_POLLIN);  // no pace known yet: 1 ms
-  // The worker reads, and the pipe reopens 6 ms after it turned full; the route then fills
+  // The worker reads, and the pipe reopens 4 ms after it turned full; the route then fills
   // it again, still at that instant.
-  const Clock::time_point reopened = t + 6ms;
+  const Clock::time_point reopened = t + 4ms;
   const int forwarded = f.status()["forwarded"].get<int>();
   REQUIRE(run_until(route, [&] {
     f.read_worker();
     pass(route, 5ms, reopened);
     return f.status()["forwarded"].get<int>() > forwarded && f.queued() > 0;
   }));
-  // Held for twice that wait from the last forward, 12 ms, no longer.
-  CHECK(frontend_events(route, reopened + 11ms) == 0);
-  CHECK(route.status(reopened + 11ms)["frontend"]["paused"] == "hold");
-  CHECK(route.next_deadline(false, reopened) <= reopened + 12ms);
-  CHECK(frontend_events(route, reopened + 12ms) == ZMQ_POLLIN);
+  // Held for twice that wait from the last forward, 8 ms, no longer.
+  CHECK(frontend_events(route, reopened + 7ms) == 0);
+  CHECK(route.status(reopened + 7ms)["frontend"]["paused"] == "hold");
+  CHECK(route.next_deadline(false, reopened) <= reopened + 8ms);
+  CHECK(frontend_events(route, reopened + 8ms) == ZMQ_POLLIN);
   CHECK(f.read_all_in_order());
 }
 

@@ -7,12 +7,16 @@
 // 59-87% of a saturated stream went through the queue (medians of 5 runs), at ~9% more CPU per
 // message than with a queue too small to hold any. So the window follows the pace the backend last
 // showed: twice its last reopen, never under kWindowMin. A reopen slower than kPaceMax is no pace
-// (a stall, an outage, a worker that stopped reading): it is forgotten, and the window falls back
+// (a stall, an outage, a worker that stopped reading), and neither is one at which the backend
+// took messages slower than one per kPaceMaxPerMessage (half its HWM per reopen): a slow worker
+// behind a small HWM is buffered for, not waited on. Either is forgotten, and the window falls back
 // to kWindowMin. What the clients send during a hold waits in libzmq's frontend pipe, in order, at
 // no cost to this process; the hold only decides where it waits, never whether.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <cstddef>
 #include <optional>
 
 #include "tidepool/proxy/queued_message.h"
@@ -21,6 +25,10 @@ namespace tidepool::proxy {
 
 class PipelineHold {
  public:
+  // backend_hwm: the backend sockets' ZMQ_SNDHWM (0: none, so no pipe is ever full).
+  explicit PipelineHold(int backend_hwm)
+      : per_reopen_(backend_hwm > 0 ? static_cast<std::size_t>(backend_hwm + 1) / 2 : 0) {}
+
   // The window with no pace known, and its floor: a backend that took nothing for this long is
   // taken for stuck, and its clients are read and queued.
   static constexpr Clock::duration kWindowMin = std::chrono::milliseconds(1);
@@ -29,6 +37,11 @@ class PipelineHold {
   // tidepool buffers for them. 25 ms covers 16 KiB at ~500 MB/s; 64 KiB messages (~50 ms per
   // reopen) go through the queue as before, where the copy into the kernel dwarfs the trip.
   static constexpr Clock::duration kPaceMax = std::chrono::milliseconds(25);
+  // ...and the slowest a backend may take messages and still be keeping up: 10,000 a second.
+  // libzmq reopens a full pipe each time its reader has taken (HWM + 1) / 2 messages (pipe.cpp,
+  // compute_lwm), so at the default HWM of 1000 any wait up to kPaceMax counts, and at an HWM
+  // of 10 none beyond 0.5 ms (inside kWindowMin, as with the fixed window).
+  static constexpr Clock::duration kPaceMaxPerMessage = std::chrono::microseconds(100);
   // A queue whose oldest message waited this long, or twice the window if longer, is a backlog
   // (from an outage, a stall), not what one pipe-full left: it is drained with the clients read.
   static constexpr Clock::duration kQueueWaitMin = std::chrono::milliseconds(10);
@@ -38,7 +51,7 @@ class PipelineHold {
     last_forward_ = now;
     if (full_since_) {
       const Clock::duration waited = now - *full_since_;
-      pace_ = waited <= kPaceMax ? waited : Clock::duration::zero();
+      pace_ = is_pace(waited) ? waited : Clock::duration::zero();
       full_since_.reset();
     }
   }
@@ -62,6 +75,12 @@ class PipelineHold {
   }
 
  private:
+  [[nodiscard]] bool is_pace(Clock::duration waited) const {
+    return waited <= kPaceMax &&
+           waited <= static_cast<Clock::duration::rep>(per_reopen_) * kPaceMaxPerMessage;
+  }
+
+  std::size_t per_reopen_;  // messages the reader takes before libzmq reopens a full pipe
   Clock::time_point last_forward_;
   std::optional<Clock::time_point> full_since_;
   Clock::duration pace_{};  // the last reopen's wait; zero when none counts
