@@ -69,7 +69,7 @@ zmq::message_t* external_at(const std::byte* p) {
 
 }  // namespace
 
-std::byte* PackedFifo::reserve(std::size_t length) {
+std::byte* PackedFifo::append_record(std::size_t length) {
   if (blocks_.empty() || blocks_.back().capacity - blocks_.back().used < length) {
     Block block;
     if (length <= kBlockBytes && spare_) {
@@ -99,7 +99,7 @@ void PackedFifo::push_back(QueuedMessage&& queued) {
     length += sizeof(std::uint32_t) + (small ? size : sizeof(zmq::message_t*));
   }
   length = padded(length);
-  std::byte* record = reserve(length);
+  std::byte* record = append_record(length);
   const Header h{length,
                  message.bytes(),
                  queued.enqueued.time_since_epoch().count(),

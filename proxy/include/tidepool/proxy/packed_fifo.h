@@ -72,7 +72,8 @@ class PackedFifo {
   // Frees what the record owns outside the block (its large frames).
   static void release(const std::byte* record);
   void pop_block_front();
-  std::byte* reserve(std::size_t length);
+  // Room for a record of `length` bytes at the back, in the last block or a new one.
+  std::byte* append_record(std::size_t length);
 
   std::deque<Block> blocks_;
   std::unique_ptr<std::byte[]> spare_;  // one emptied kBlockBytes block, kept for reuse
