@@ -136,16 +136,14 @@ FrontendPause Route::frontend_pause(Clock::time_point now) const {
   return holding_frontend(now) ? FrontendPause::kHold : FrontendPause::kNone;
 }
 
-// The pipeline hold. A backend whose full pipe reopens at a steady pace is
-// keeping up: libzmq wakes a writer once the reader took half the HWM (500 messages by
-// default, every ~0.2 ms at 2.8M msgs/s of 64 B; PipelineHold follows the pace). Under `block`
-// the frontend is then left unread until the queue has gone, so the clients' messages wait in
-// the frontend's own pipe, which costs this process nothing, rather than in the queue (2M
-// saturated messages: 66-87% of them went through the queue at 64 B, ~6% with the hold). A
-// backend that takes nothing for longer (stopped, slow, not reading) is buffered for as before,
-// and so is a backlog (PipelineHold::young_queue()): it is drained with the clients still read.
-// A bound on the queue's size instead of its age left a saturated 1 KiB run at 98% through the
-// queue once one stall pushed it past the bound.
+// The pipeline hold. While the backend keeps up (PipelineHold: its full pipe reopens at its
+// usual pace), `block` leaves the frontend unread until the queue has gone, so the clients'
+// messages wait in the frontend's own pipe, which costs this process nothing, rather than in
+// the queue (2M saturated messages: 66-87% of them went through the queue at 64 B, ~6% with the
+// hold). A backend that takes nothing for longer is buffered for as before, and so is a backlog
+// (PipelineHold::young_queue()): it is drained with the clients still read. A bound on the
+// queue's size instead of its age left a saturated 1 KiB run at 98% through the queue once one
+// stall pushed it past the bound.
 bool Route::holding_frontend(Clock::time_point now) const {
   if (!may_hold_ || !hold_.keeping_up(now) || !waits_on_backend()) return false;
   const auto oldest = queue_.queue().oldest();
