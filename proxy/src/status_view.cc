@@ -55,6 +55,13 @@ std::string drops_by_reason(const json& route, std::uint64_t& total) {
   return text.empty() ? "-" : text;
 }
 
+// "reading", or "paused:REASON" while the route leaves its clients in libzmq's pipes
+// (/status's frontend.paused: a full `block` queue, or the pipeline hold).
+std::string frontend_state(const json& frontend) {
+  const json& paused = member(frontend, "paused");
+  return paused.is_string() ? "paused:" + paused.get<std::string>() : "reading";
+}
+
 const json* route_named(const json& status, const std::string& name) {
   if (!status.is_object() || !status.contains("routes")) return nullptr;
   for (const auto& route : member(status, "routes")) {
@@ -124,15 +131,16 @@ std::string human_bytes(double bytes) {
 }
 
 std::string render_status(const json& status, const std::string& address) {
-  std::vector<std::vector<std::string>> rows = {{"ROUTE", "MODE", "BACKEND", "PEERS", "QUEUED",
-                                                 "BYTES", "OLDEST_S", "IN_FLIGHT", "RECEIVED",
-                                                 "FORWARDED", "DROPPED"}};
+  std::vector<std::vector<std::string>> rows = {{"ROUTE", "MODE", "BACKEND", "FRONTEND", "PEERS",
+                                                 "QUEUED", "BYTES", "OLDEST_S", "IN_FLIGHT",
+                                                 "RECEIVED", "FORWARDED", "DROPPED"}};
   for (const auto& route : member(status, "routes")) {
     std::uint64_t dropped = 0;
     drops_by_reason(route, dropped);
     rows.push_back({truncate_display(route.value("name", std::string("?")), kMaxRouteColumn),
                     route.value("mode", std::string("?")),
                     member(route, "backend").value("up", false) ? "up" : "DOWN",
+                    frontend_state(member(route, "frontend")),
                     std::to_string(count(member(route, "backend"), "peers")),
                     std::to_string(count(member(route, "queue"), "messages")),
                     std::to_string(count(member(route, "queue"), "bytes")),
@@ -141,7 +149,7 @@ std::string render_status(const json& status, const std::string& address) {
                     std::to_string(count(route, "received")),
                     std::to_string(count(route, "forwarded")), std::to_string(dropped)});
   }
-  return header_line(status, address) + render_table(rows, {true, true, true});
+  return header_line(status, address) + render_table(rows, {true, true, true, true});
 }
 
 std::string render_top(const json& current, const json& previous, double seconds,

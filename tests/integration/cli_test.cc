@@ -1,6 +1,6 @@
 // The command line through the real binary: each command's --help and the options it
 // refuses, check-config's environment checks (and that they agree with a real start), and
-// status --json against a running tidepool.
+// status (table and --json) against a running tidepool.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -265,6 +265,11 @@ TEST_CASE("status --json prints the running tidepool's /status document") {
   CHECK(document["routes"][0]["name"] == "jobs");
   CHECK(document["routes"][0]["queue"]["capacity_messages"] == 5000);
   CHECK(document["routes"][0].contains("dropped"));
+  // The table says the route reads its clients (FRONTEND): no backend yet, an empty queue.
+  const auto table = run_command({TIDEPOOL_BINARY, "status", "--http", http});
+  CHECK(table.exit_code == 0);
+  CHECK(contains(table.output, "FRONTEND"));
+  CHECK(contains(table.output, " reading "));
   const auto down = run_command(
       {TIDEPOOL_BINARY, "status", "--json", "--http", "127.0.0.1:" + std::to_string(free_port())});
   CHECK(down.exit_code == 1);

@@ -1,5 +1,6 @@
 // status_view.h: the tables of `status` and `top` stay aligned (long and non-ASCII route
-// names), rates come from two documents, fill is of the nearer bound, drops by reason.
+// names), rates come from two documents, fill is of the nearer bound, drops by reason, and
+// status names why a route leaves its clients unread.
 #include "tidepool/proxy/status_view.h"
 
 #include <doctest/doctest.h>
@@ -118,6 +119,20 @@ TEST_CASE("top and status stay aligned with long and non-ASCII route names") {
     CHECK(table[2].starts_with(std::string(kMaxRouteColumn - 1, 'r') + "…"));
     CHECK(column_of(table[0], live ? "DEPTH" : "MODE") == kMaxRouteColumn + 2);
   }
+}
+
+TEST_CASE("status: the FRONTEND column says whether the route reads its clients, and if not why") {
+  json paused = route("full", 1, 1);
+  paused["frontend"]["paused"] = "queue_full";
+  json reading = route("open", 1, 1);
+  reading["frontend"]["paused"] = nullptr;
+  const auto table = lines(render_status({{"routes", {paused, reading}}}, "x"));
+  REQUIRE(table.size() >= 3);
+  const std::string& header = table[table.size() - 3];
+  const std::size_t at = column_of(header, "FRONTEND");
+  REQUIRE(at != std::string::npos);
+  CHECK(column_of(table[table.size() - 2], "paused:queue_full") == at);
+  CHECK(column_of(table[table.size() - 1], "reading") == at);
 }
 
 TEST_CASE("human_bytes") {
