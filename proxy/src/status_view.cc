@@ -131,7 +131,7 @@ std::string human_bytes(double bytes) {
 }
 
 std::string render_status(const json& status, const std::string& address) {
-  std::vector<std::vector<std::string>> rows = {{"ROUTE", "MODE", "BACKEND", "FRONTEND", "PEERS",
+  std::vector<std::vector<std::string>> rows = {{"ROUTE", "MODE", "BACKEND", "PEERS", "FRONTEND",
                                                  "QUEUED", "BYTES", "OLDEST_S", "IN_FLIGHT",
                                                  "RECEIVED", "FORWARDED", "DROPPED"}};
   for (const auto& route : member(status, "routes")) {
@@ -140,8 +140,8 @@ std::string render_status(const json& status, const std::string& address) {
     rows.push_back({truncate_display(route.value("name", std::string("?")), kMaxRouteColumn),
                     route.value("mode", std::string("?")),
                     member(route, "backend").value("up", false) ? "up" : "DOWN",
-                    frontend_state(member(route, "frontend")),
                     std::to_string(count(member(route, "backend"), "peers")),
+                    frontend_state(member(route, "frontend")),
                     std::to_string(count(member(route, "queue"), "messages")),
                     std::to_string(count(member(route, "queue"), "bytes")),
                     fixed(member(route, "queue").value("oldest_age_seconds", 0.0), 1),
@@ -149,7 +149,7 @@ std::string render_status(const json& status, const std::string& address) {
                     std::to_string(count(route, "received")),
                     std::to_string(count(route, "forwarded")), std::to_string(dropped)});
   }
-  return header_line(status, address) + render_table(rows, {true, true, true, true});
+  return header_line(status, address) + render_table(rows, {true, true, true, false, true});
 }
 
 std::string render_top(const json& current, const json& previous, double seconds,
