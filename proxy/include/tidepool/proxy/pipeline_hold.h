@@ -16,7 +16,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstddef>
 #include <optional>
 
 #include "tidepool/proxy/queued_message.h"
@@ -26,8 +25,7 @@ namespace tidepool::proxy {
 class PipelineHold {
  public:
   // backend_hwm: the backend sockets' ZMQ_SNDHWM (0: none, so no pipe is ever full).
-  explicit PipelineHold(int backend_hwm)
-      : per_reopen_(backend_hwm > 0 ? static_cast<std::size_t>(backend_hwm + 1) / 2 : 0) {}
+  explicit PipelineHold(int backend_hwm) : longest_pace_(longest_pace(backend_hwm)) {}
 
   // The window with no pace known, and its floor: a backend that took nothing for this long is
   // taken for stuck, and its clients are read and queued.
@@ -51,7 +49,7 @@ class PipelineHold {
     last_forward_ = now;
     if (full_since_) {
       const Clock::duration waited = now - *full_since_;
-      pace_ = is_pace(waited) ? waited : Clock::duration::zero();
+      pace_ = waited <= longest_pace_ ? waited : Clock::duration::zero();
       full_since_.reset();
     }
   }
@@ -75,12 +73,15 @@ class PipelineHold {
   }
 
  private:
-  [[nodiscard]] bool is_pace(Clock::duration waited) const {
-    return waited <= kPaceMax &&
-           waited <= static_cast<Clock::duration::rep>(per_reopen_) * kPaceMaxPerMessage;
+  // kPaceMax, or less when the (HWM + 1) / 2 messages of one reopen at kPaceMaxPerMessage each
+  // take less; zero without an HWM (no pipe is ever full, so no wait is a pace).
+  static Clock::duration longest_pace(int backend_hwm) {
+    if (backend_hwm <= 0) return Clock::duration::zero();
+    const auto per_reopen = (static_cast<Clock::duration::rep>(backend_hwm) + 1) / 2;
+    return std::min<Clock::duration>(kPaceMax, per_reopen * kPaceMaxPerMessage);
   }
 
-  std::size_t per_reopen_;  // messages the reader takes before libzmq reopens a full pipe
+  Clock::duration longest_pace_;  // the longest wait that counts as the backend's pace
   Clock::time_point last_forward_;
   std::optional<Clock::time_point> full_since_;
   Clock::duration pace_{};  // the last reopen's wait; zero when none counts
