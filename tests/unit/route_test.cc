@@ -284,6 +284,19 @@ struct HoldFixture {
   [[nodiscard]] std::size_t queued() const {
     return status()["queue"]["messages"].get<std::size_t>();
   }
+  // After stream_until_queued() returned `full` (the pipe turned full then): the worker reads,
+  // and the pipe reopens `wait` after it turned full; the route fills it again at that
+  // instant, which it returns.
+  Clock::time_point reopen_after(Clock::time_point full, Clock::duration wait) {
+    const Clock::time_point reopened = full + wait;
+    const int forwarded = status()["forwarded"].get<int>();
+    REQUIRE(run_until(*route, [&] {
+      read_worker();
+      pass(*route, 5ms, reopened);
+      return status()["forwarded"].get<int>() > forwarded && queued() > 0;
+    }));
+    return reopened;
+  }
   void read_worker() {
     Multipart message;
     while (try_receive(worker, message)) {
@@ -351,20 +364,26 @@ TEST_CASE("pipeline hold: the window follows how long the backend's full pipe to
   const Clock::time_point t = f.stream_until_queued();  // the pipe turned full at t
   REQUIRE(f.queued() > 0);
   CHECK(frontend_events(route, t + 1ms) == ZMQ_POLLIN);  // no pace known yet: 1 ms
-  // The worker reads, and the pipe reopens 4 ms after it turned full; the route then fills
-  // it again, still at that instant.
-  const Clock::time_point reopened = t + 4ms;
-  const int forwarded = f.status()["forwarded"].get<int>();
-  REQUIRE(run_until(route, [&] {
-    f.read_worker();
-    pass(route, 5ms, reopened);
-    return f.status()["forwarded"].get<int>() > forwarded && f.queued() > 0;
-  }));
+  const Clock::time_point reopened = f.reopen_after(t, 4ms);
   // Held for twice that wait from the last forward, 8 ms, no longer.
   CHECK(frontend_events(route, reopened + 7ms) == 0);
   CHECK(route.status(reopened + 7ms)["frontend"]["paused"] == "hold");
   CHECK(route.next_deadline(false, reopened) <= reopened + 8ms);
   CHECK(frontend_events(route, reopened + 8ms) == ZMQ_POLLIN);
+  CHECK(f.read_all_in_order());
+}
+
+TEST_CASE("pipeline hold: a reopen too slow for the HWM is no pace, and the window stays 1 ms") {
+  // HWM 10: a reopen passes 5 messages, so the same 4 ms wait is 1,250 a second, a worker too
+  // slow to hold its clients for (a pace needs 500 µs or less here, kPaceMaxPerMessage).
+  HoldFixture f(Overflow::kBlock);
+  Route& route = *f.route;
+  const Clock::time_point t = f.stream_until_queued();
+  REQUIRE(f.queued() > 0);
+  const Clock::time_point reopened = f.reopen_after(t, 4ms);
+  CHECK(frontend_events(route, reopened) == 0);  // held, as after any forward
+  CHECK(frontend_events(route, reopened + 1ms) == ZMQ_POLLIN);
+  CHECK(route.status(reopened + 1ms)["frontend"]["paused"] == nullptr);
   CHECK(f.read_all_in_order());
 }
 
