@@ -4,8 +4,8 @@ Debian), where no bind to port 0 and no outgoing connection can take them, each 
 this process's life by a lock on $TMPDIR/tidepool-test-ports/PORT (/tmp without it, as in C++). A
 port a test leaves unbound for a while (a worker or tidepool restarted on it) then cannot go to
 a test running beside it, as it could with ports the kernel hands out. The reservation ends
-with the process: `opsctl.py free-ports` prints ports and exits, so the script that asked gets
-ports outside the kernel's range but no longer locked."""
+with the process; a shell script asks `opsctl.py hold-ports`, which holds them for it until it
+exits."""
 import fcntl
 import os
 import random

@@ -111,7 +111,9 @@ CODE=$("${PODMAN[@]}" inspect "$NAME-default" --format '{{.State.ExitCode}}')
 log "no-argument run (embedded default, 0.0.0.0:9464): healthy, stopped with exit 0"
 
 # 4b. Run it with a mounted config on free loopback ports (host network).
-read -r HTTP FRONT BACK <<<"$($OPSCTL free-ports 3)"
+# Reserved until this script exits (opsctl.py hold-ports), so no test beside it takes them.
+coproc PORTS { exec $OPSCTL hold-ports 3; }
+read -r -t 30 HTTP FRONT BACK <&"${PORTS[0]}" || fail "no free ports from opsctl.py hold-ports"
 cat >"$WORK/tidepool.json" <<EOF
 {
   "http": {"listen": "127.0.0.1:$HTTP"},

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Host-side peers and probes for container_test.sh (each bounded by a deadline).
 
-  opsctl.py free-ports N                          print N free loopback ports
+  opsctl.py hold-ports N                          print N free loopback ports, and keep them
+                                                  reserved (test_ports.py) until the process
+                                                  that started this one exits
   opsctl.py wait-http URL STATUS TIMEOUT          until GET URL answers STATUS
   opsctl.py push ENDPOINT N PREFIX                PUSH N messages PREFIX-00000...
   opsctl.py pull ENDPOINT N PREFIX TIMEOUT        bind PULL, expect exactly those N, in order
@@ -92,8 +94,13 @@ def main(argv):
     if len(argv) < 2:
         fail(__doc__)
     cmd, args = argv[1], argv[2:]
-    if cmd == "free-ports":
-        print(" ".join(str(p) for p in opslib.free_ports(int(args[0]))))
+    if cmd == "hold-ports":
+        # A shell cannot hold the ports' locks itself: this process holds them for it, run
+        # beside it (a coprocess), until it exits, so no test beside it is given them meanwhile.
+        parent = os.getppid()
+        print(" ".join(str(p) for p in opslib.free_ports(int(args[0]))), flush=True)
+        while os.getppid() == parent:
+            time.sleep(0.5)
     elif cmd == "wait-http":
         url, status, timeout = args
         try:
