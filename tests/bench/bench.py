@@ -19,7 +19,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,20 +47,11 @@ def log(msg):
 # --------------------------------------------------------------------------------------------
 # processes, ports, /proc
 
-HANDED_OUT = set()  # ports free_port() returned in this run
-
-
-def free_port():
-    """A loopback port nobody listens on, never one handed out before in this run: the kernel
-    may offer a port again once its probe socket is closed, and two routes (or a frontend and
-    a backend) on one port fail to bind."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in HANDED_OUT:
-            HANDED_OUT.add(port)
-            return port
+# Ports as the tests take them (tests/support/test_ports.py): from below the kernel's ephemeral
+# range, each locked for this run, so no test beside the benchmark (`ctest -L bench-smoke` runs
+# it among them) and no outgoing connection is given one, nor is one handed out twice.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from test_ports import free_port  # noqa: E402
 
 
 def ep(port):
