@@ -77,8 +77,10 @@ HTTP: GET (or HEAD) /metrics /healthz /readyz /status, POST /flush. In the confi
   "http": {"admin": false} turns POST /flush off (403), and
   "http": {"admin_token_file": "/run/secrets/tidepool-admin"} lets it through only with
   "Authorization: Bearer <the file's first line>" (else 401).
-Signals: SIGTERM/SIGINT stop reading, drain up to the drain timeout, exit 0; a second
-signal exits at once. SIGHUP re-reads the CURVE authorized_keys
+Signals: SIGTERM/SIGINT drain up to the drain timeout, exit 0; pipeline routes let their
+clients go (what they have not sent waits in them for the next start) and read what was
+already taken from them, request-reply routes read no new requests; a second signal exits
+at once. SIGHUP re-reads the CURVE authorized_keys
 (tidepool_config_last_reload_successful says whether that worked).
 systemd: Type=notify is supported (READY=1 once every route is bound and its spool replayed,
 STOPPING=1, WATCHDOG=1 when WatchdogSec= is set); with StandardError=journal, lines carry

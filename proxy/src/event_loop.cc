@@ -304,7 +304,10 @@ int EventLoop::run(int signal_fd) {
             {{"signal", name}, {"drain_timeout_ms", std::to_string(config_.drain_timeout_ms)}});
         last_status_ = status_line(true);
         systemd_.send("STOPPING=1\nSTATUS=" + last_status_ + "\n");
-        for (auto& route : routes_) route->flush(FlushTrigger::kShutdown, now);
+        for (auto& route : routes_) {
+          route->stop_accepting(now);
+          route->flush(FlushTrigger::kShutdown, now);
+        }
       }
     }
     if (items[1].revents & ZMQ_POLLIN) {

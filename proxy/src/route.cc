@@ -127,7 +127,8 @@ const char* to_label(FrontendPause pause) {
 }
 
 bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
-  return !stopping && frontend_pause(now) == FrontendPause::kNone;
+  const bool reads = !stopping || (clients_let_go_ && !frontend_ended_);
+  return reads && frontend_pause(now) == FrontendPause::kNone;
 }
 
 FrontendPause Route::frontend_pause(Clock::time_point now) const {
@@ -214,6 +215,10 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
     }
   }
   monitor_backlog_ = !drained;
+  // The connections let go have ended: one more read finds the end.
+  if (clients_let_go_ && !frontend_ended_ && now >= let_go_at_ + kLetGoSettle) {
+    frontend_hot_ = true;
+  }
   if (writable) flush(new_peer ? FlushTrigger::kConnect : FlushTrigger::kWritable, now);
   // Hot also when replies just went out above: read now rather than on an extra pass.
   if ((frontend_readable || frontend_hot_) && can_read_frontend(stopping, now)) {
@@ -228,6 +233,8 @@ void Route::read_frontend(Clock::time_point now) {
   std::vector<protocol::Multipart>& batch = handle_batch();
   const bool block = config_.queue.overflow == Overflow::kBlock;
   int read = 0;
+  // The connections let go have ended by now: an empty read is the end.
+  const bool all_gone = clients_let_go_ && now >= let_go_at_ + kLetGoSettle;
   while (frontend_hot_ && read < kReadBatch && can_read_frontend(false, now)) {
     std::size_t got = 0;
     std::size_t bytes = 0;
@@ -248,6 +255,7 @@ void Route::read_frontend(Clock::time_point now) {
       batch[i].clear();  // what accept() did not take (a dropped message)
     }
   }
+  if (all_gone && !frontend_hot_) frontend_ended_ = true;
   commit_spool(now);
 }
 
@@ -286,6 +294,12 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
     metrics_.queue_wait.observe_zero();
     return;
   }
+  if (!offer(std::move(message), now)) {
+    drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
+  }
+}
+
+bool Route::offer(protocol::Multipart&& message, Clock::time_point now) {
   // With a spool its record is written now, durable once commit_spool() has synced the whole
   // read batch.
   using Refusal = DurableQueue::Offered::Refusal;
@@ -293,12 +307,11 @@ void Route::accept(protocol::Multipart&& message, Clock::time_point now) {
   if (offered.evicted > 0) {
     drop(DropReason::kEvicted, offered.evicted, now, "queue full: oldest messages evicted");
   }
-  if (offered.refused == Refusal::kQueueFull) {
-    drop(DropReason::kQueueFull, 1, now, "queue full: message refused");
-  } else if (offered.refused == Refusal::kSpoolError) {
+  if (offered.refused == Refusal::kSpoolError) {
     drop(DropReason::kSpoolError, 1, now, "spool cannot store the message: refused",
          queue_.spool()->last_error());
   }
+  return offered.refused != Refusal::kQueueFull;
 }
 
 bool Route::forward(protocol::Multipart& message, Clock::time_point now,
@@ -407,6 +420,10 @@ Clock::time_point Route::next_deadline(bool stopping, Clock::time_point now) con
   if (monitor_backlog_ || (frontend_hot_ && can_read_frontend(stopping, now))) return now;
   Clock::time_point next = next_housekeeping();
   if (holding_frontend(now)) next = std::min(next, hold_.window_end());
+  // The read that may find the end of a let-go frontend; after it, handle() keeps it hot.
+  if (clients_let_go_ && now < let_go_at_ + kLetGoSettle) {
+    next = std::min(next, let_go_at_ + kLetGoSettle);
+  }
   // With nothing queued the periodic flush has nothing to do: it does not wake the loop.
   if (!queue_.empty()) next = std::min(next, next_periodic_flush_);
   if (replies() != nullptr && !replies()->empty()) {
@@ -459,11 +476,46 @@ void Route::on_timer(Clock::time_point now) {
   disconnect_log_.tick(now);
 }
 
+void Route::stop_accepting(Clock::time_point now) {
+  if (config_.request_reply()) return;
+  // Errors are left unthrown: the drain goes on, and an endpoint still open only keeps the
+  // clients as before (read no more, what they sent since lost at exit).
+  for (const auto& endpoint : frontend_endpoints_) {
+    (void)zmq_unbind(frontend_.handle(), endpoint.c_str());
+  }
+  for (const auto& endpoint : config_.frontend.connect) {
+    (void)zmq_disconnect(frontend_.handle(), endpoint.c_str());
+  }
+  clients_let_go_ = true;
+  let_go_at_ = now;
+  frontend_hot_ = true;
+}
+
 bool Route::drained() const {
-  return queue_.empty() && (!request_reply_ || request_reply_->idle());
+  return queue_.empty() && (!request_reply_ || request_reply_->idle()) &&
+         (!clients_let_go_ || frontend_ended_);
 }
 
 void Route::drop_remaining(DropReason reason) {
+  std::uint64_t refused = 0;  // read at exit, and too large or refused by a full queue
+  if (clients_let_go_) {
+    // What libzmq took from the clients and no read has seen (the drain ended first, or it came
+    // after the end was taken for one) is queued unsent: a spool keeps it for the next start,
+    // and without one it is counted below with the rest. The connections are closed, so this is
+    // at most their pipes' HWMs; the bound only keeps a misbehaving libzmq from holding the
+    // exit.
+    constexpr int kMostUnread = 1 << 20;
+    const Clock::time_point now = Clock::now();
+    for (int n = 0; n < kMostUnread; ++n) {
+      protocol::Multipart message;
+      if (!recv_multipart(frontend_, message)) break;
+      counters_.received_messages += 1;
+      counters_.received_bytes += message.bytes();
+      const bool too_large = message.bytes() > config_.queue.max_message_bytes;
+      if (too_large || !offer(std::move(message), now)) ++refused;
+    }
+    commit_spool(now);
+  }
   const DurableQueue::AtExit at_exit = queue_.close();
   if (const Spool* spool = queue_.spool()) {
     if (at_exit.kept > 0) {
@@ -477,8 +529,9 @@ void Route::drop_remaining(DropReason reason) {
                  {{"route", config_.name}, {"error", spool->last_error()}});
     }
   }
-  if (at_exit.dropped > 0) {
-    drop(reason, at_exit.dropped, Clock::now(), "messages still queued at exit dropped");
+  if (at_exit.dropped + refused > 0) {
+    drop(reason, at_exit.dropped + refused, Clock::now(),
+         "messages still queued (or read from the clients let go) at exit dropped");
   }
   if (request_reply_ && !request_reply_->replies().empty()) {
     drop(reason, request_reply_->replies().clear(), Clock::now(),

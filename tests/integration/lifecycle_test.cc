@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <sstream>
 #include <zmq.hpp>
 
 #include "harness.h"
@@ -12,6 +13,27 @@ using namespace tidepool::test;
 
 namespace {
 using Labels = std::map<std::string, std::string>;
+
+// Some TCP connection to or from 127.0.0.1:port is established, and none has bytes waiting in
+// the kernel, sent or received (/proc/net/tcp): what was sent over them sits in libzmq's pipes.
+bool connections_idle(int port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the header
+  bool any = false;
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const auto port_of = [](const std::string& address) {
+      return std::stoi(address.substr(address.find(':') + 1), nullptr, 16);
+    };
+    if (state != "01" || (port_of(local) != port && port_of(remote) != port)) continue;
+    if (queues != "00000000:00000000") return false;
+    any = true;
+  }
+  return any;
+}
 }  // namespace
 
 TEST_CASE("SIGTERM with a backend present: the queue drains before exit 0") {
@@ -65,6 +87,68 @@ TEST_CASE("SIGTERM with no backend: exit 0 within drain_timeout_ms, leftovers co
   const auto log = tidepool.log();
   CHECK(log.find("drain timed out") != std::string::npos);
   CHECK(log.find("reason=shutdown count=25") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM lets a pipeline's clients go: what libzmq took is drained, the rest waits") {
+  const int front = free_port();
+  const int back = free_port();
+  auto route = pipeline_route("jobs", front, back);
+  route["queue"] = {{"max_messages", 100}, {"overflow", "block"}};
+  auto config = with_routes({route});
+  config["shutdown"] = {{"drain_timeout_ms", 10000}};
+  zmq::context_t context;
+  auto client = connect_socket(context, zmq::socket_type::push, front);
+  std::vector<std::string> got;
+  const auto receive = [&got](zmq::socket_t& worker, std::size_t until) {
+    return wait_until([&] {
+      zmq::message_t message;
+      while (got.size() < until && worker.recv(message, zmq::recv_flags::dontwait)) {
+        got.push_back(message.to_string());
+      }
+      return got.size() >= until;
+    });
+  };
+  {
+    Tidepool tidepool(config);
+    REQUIRE(tidepool.wait_ready());
+    // No worker: 100 fill the queue, and the other 400 wait in the frontend's pipe (its HWM
+    // is 1000), none in a kernel buffer.
+    for (int i = 0; i < 500; ++i) client.send(zmq::buffer(std::to_string(i)));
+    REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 100));
+    REQUIRE(wait_until([&] { return connections_idle(front); }));
+    tidepool.signal(SIGTERM);
+    // The worker comes during the drain and gets all 500: the queue, then the pipe.
+    auto worker = bind_socket(context, zmq::socket_type::pull, back);
+    REQUIRE(receive(worker, 500));
+    // The client was let go: these wait in its own pipe, not in a socket about to close.
+    for (int i = 500; i < 800; ++i) client.send(zmq::buffer(std::to_string(i)));
+    CHECK(tidepool.wait_exit(10s) == 0);
+    CHECK(tidepool.log().find("drained: exiting") != std::string::npos);
+    CHECK(tidepool.log().find("reason=shutdown") == std::string::npos);
+    // The next process, on the same ports, gets them when the client reconnects.
+    Tidepool next(config);
+    REQUIRE(next.wait_ready());
+    REQUIRE(receive(worker, 800));
+  }
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == std::to_string(i));
+}
+
+TEST_CASE("SIGTERM with no backend: what waited in the frontend pipe is counted with the queue") {
+  const int front = free_port();
+  auto route = pipeline_route("jobs", front, free_port());
+  route["queue"] = {{"max_messages", 100}, {"overflow", "block"}};
+  auto config = with_routes({route});
+  config["shutdown"] = {{"drain_timeout_ms", 300}};
+  Tidepool tidepool(config);
+  REQUIRE(tidepool.wait_ready());
+  zmq::context_t context;
+  auto client = connect_socket(context, zmq::socket_type::push, front);
+  for (int i = 0; i < 500; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 100));
+  REQUIRE(wait_until([&] { return connections_idle(front); }));  // 400 in the pipe
+  tidepool.signal(SIGTERM);
+  REQUIRE(tidepool.wait_exit(5s) == 0);
+  CHECK(tidepool.log().find("reason=shutdown count=500") != std::string::npos);
 }
 
 TEST_CASE("health endpoints, status and healthcheck commands against a running tidepool") {

@@ -154,6 +154,32 @@ TEST_CASE("stopping: a frontend with more to read does not wake the drain, which
   CHECK(f.route.next_deadline(true, now) > now);    // a drain waits for the backend or the timer
 }
 
+TEST_CASE("stopping: a let-go frontend a full queue pauses wakes the drain once, not in a spin") {
+  RouteConfig c = config("let-go", SocketType::kPull, SocketType::kPush);
+  c.queue.max_messages = 3;
+  c.queue.overflow = Overflow::kBlock;
+  InprocRoute f(c);
+  f.send(5);
+  REQUIRE(run_until(f.route, [&] { return f.status()["queue"]["messages"] == 3; }));
+  f.route.stop_accepting(Clock::now());
+  // The event loop's drain for 300 ms, each pass waiting as long as the route asks: the wake
+  // for the read that may find the frontend's end, and housekeeping every 100 ms, not a pass
+  // per poll while the full queue keeps the frontend unread.
+  int passes = 0;
+  for (const auto end = Clock::now() + 300ms; Clock::now() < end; ++passes) {
+    const Clock::time_point now = Clock::now();
+    std::vector<zmq::pollitem_t> items;
+    f.route.poll_items(items, true, now);
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+        std::min(f.route.next_deadline(true, now), end) - now);
+    zmq::poll(items, std::max(0ms, wait));
+    f.route.handle(items.data(), Clock::now(), true);
+    f.route.on_timer(Clock::now());
+  }
+  CHECK(passes < 30);
+  CHECK_FALSE(f.route.drained());  // 2 unread in the frontend's pipe
+}
+
 TEST_CASE("bounds: drop-newest refuses past max_messages, too large is refused; all counted") {
   RouteConfig c = config("bounds", SocketType::kPull, SocketType::kPush);
   c.queue.max_messages = 3;

@@ -69,13 +69,19 @@ class Route {
   // log summaries.
   void on_timer(Clock::time_point now);
   // When on_timer next has something to do, or `now` when monitor events or the frontend have
-  // more to read (the frontend never while `stopping`: a drain reads nothing, and waking for it
-  // would spin).
+  // more to read (while `stopping`, only a frontend whose clients were let go: a drain reads
+  // nothing else, and waking for it would spin).
   [[nodiscard]] Clock::time_point next_deadline(bool stopping, Clock::time_point now) const;
 
   void flush(FlushTrigger trigger, Clock::time_point now);
+  // At SIGTERM. A pipeline route lets its clients go (unbinds, disconnects): what they have not
+  // sent yet waits in their own pipes for the next process, instead of in kernel buffers a
+  // closing socket discards. What libzmq had already taken from them is then read as before,
+  // to its end, and drained with the queue. A request-reply route keeps its clients, whose
+  // replies are still delivered, and reads nothing more.
+  void stop_accepting(Clock::time_point now);
   // Nothing left to do at shutdown: queue empty, replies delivered, no request awaiting its
-  // reply (request-reply).
+  // reply (request-reply), the clients let go read to the end (pipeline).
   [[nodiscard]] bool drained() const;
   // Counts what is still queued as dropped for `reason`; with a spool, what it holds stays
   // there for the next start, requests awaiting their reply too.
@@ -101,6 +107,9 @@ class Route {
   void spool_forwarded(std::uint64_t sequence);
   void read_frontend(Clock::time_point now);
   void accept(protocol::Multipart&& message, Clock::time_point now);
+  // Queues `message`, counting what the queue evicted or the spool failed to store; false when
+  // a full queue refused it (the caller counts that).
+  bool offer(protocol::Multipart&& message, Clock::time_point now);
   void commit_spool(Clock::time_point now);
   // Sends `message` to a backend with room, leaving it empty; false (and `message` as it was)
   // when none has room.
@@ -158,6 +167,14 @@ class Route {
   // from every operation on it until a recv finds it empty.
   int frontend_fd_ = -1;
   bool frontend_hot_ = true;
+  // libzmq reports no end of a connection closed by zmq_unbind()/zmq_disconnect(); its I/O
+  // thread ends them at its next command, microseconds later when it is not busy. A read this
+  // long after the clients were let go that finds the frontend empty is taken for its end
+  // (drop_remaining() still reads what a slower one passed on).
+  static constexpr Clock::duration kLetGoSettle = std::chrono::milliseconds(100);
+  bool clients_let_go_ = false;  // stop_accepting() unbound and disconnected the frontend
+  Clock::time_point let_go_at_;
+  bool frontend_ended_ = false;  // ...and it was read to its end
   SocketMonitor frontend_monitor_;
   Backends backends_;
   std::vector<std::pair<PollSlot, std::size_t>> poll_slots_;  // backend index for backend slots
