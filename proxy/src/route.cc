@@ -127,7 +127,7 @@ const char* to_label(FrontendPause pause) {
 }
 
 bool Route::can_read_frontend(bool stopping, Clock::time_point now) const {
-  const bool reads = !stopping || (clients_let_go_ && !frontend_ended_);
+  const bool reads = !stopping || (let_go_ends_ && !frontend_ended_);
   return reads && frontend_pause(now) == FrontendPause::kNone;
 }
 
@@ -216,9 +216,7 @@ void Route::handle(const zmq::pollitem_t* items, Clock::time_point now, bool sto
   }
   monitor_backlog_ = !drained;
   // The connections let go have ended: one more read finds the end.
-  if (clients_let_go_ && !frontend_ended_ && now >= let_go_at_ + kLetGoSettle) {
-    frontend_hot_ = true;
-  }
+  if (let_go_ends_ && !frontend_ended_ && now >= *let_go_ends_) frontend_hot_ = true;
   if (writable) flush(new_peer ? FlushTrigger::kConnect : FlushTrigger::kWritable, now);
   // Hot also when replies just went out above: read now rather than on an extra pass.
   if ((frontend_readable || frontend_hot_) && can_read_frontend(stopping, now)) {
@@ -234,7 +232,7 @@ void Route::read_frontend(Clock::time_point now) {
   const bool block = config_.queue.overflow == Overflow::kBlock;
   int read = 0;
   // The connections let go have ended by now: an empty read is the end.
-  const bool all_gone = clients_let_go_ && now >= let_go_at_ + kLetGoSettle;
+  const bool all_gone = let_go_ends_ && now >= *let_go_ends_;
   while (frontend_hot_ && read < kReadBatch && can_read_frontend(false, now)) {
     std::size_t got = 0;
     std::size_t bytes = 0;
@@ -421,9 +419,7 @@ Clock::time_point Route::next_deadline(bool stopping, Clock::time_point now) con
   Clock::time_point next = next_housekeeping();
   if (holding_frontend(now)) next = std::min(next, hold_.window_end());
   // The read that may find the end of a let-go frontend; after it, handle() keeps it hot.
-  if (clients_let_go_ && now < let_go_at_ + kLetGoSettle) {
-    next = std::min(next, let_go_at_ + kLetGoSettle);
-  }
+  if (let_go_ends_ && now < *let_go_ends_) next = std::min(next, *let_go_ends_);
   // With nothing queued the periodic flush has nothing to do: it does not wake the loop.
   if (!queue_.empty()) next = std::min(next, next_periodic_flush_);
   if (replies() != nullptr && !replies()->empty()) {
@@ -486,19 +482,18 @@ void Route::stop_accepting(Clock::time_point now) {
   for (const auto& endpoint : config_.frontend.connect) {
     (void)zmq_disconnect(frontend_.handle(), endpoint.c_str());
   }
-  clients_let_go_ = true;
-  let_go_at_ = now;
+  let_go_ends_ = now + kLetGoSettle;
   frontend_hot_ = true;
 }
 
 bool Route::drained() const {
   return queue_.empty() && (!request_reply_ || request_reply_->idle()) &&
-         (!clients_let_go_ || frontend_ended_);
+         (!let_go_ends_ || frontend_ended_);
 }
 
 void Route::drop_remaining(DropReason reason) {
   std::uint64_t refused = 0;  // read at exit, and too large or refused by a full queue
-  if (clients_let_go_) {
+  if (let_go_ends_) {
     // What libzmq took from the clients and no read has seen (the drain ended first, or it came
     // after the end was taken for one) is queued unsent: a spool keeps it for the next start,
     // and without one it is counted below with the rest. The connections are closed, so this is

@@ -34,6 +34,23 @@ bool connections_idle(int port) {
   }
   return any;
 }
+
+// A pipeline route whose `block` queue holds 100 messages.
+nlohmann::json full_queue_config(int front, int back, int drain_timeout_ms) {
+  auto route = pipeline_route("jobs", front, back);
+  route["queue"] = {{"max_messages", 100}, {"overflow", "block"}};
+  auto config = with_routes({route});
+  config["shutdown"] = {{"drain_timeout_ms", drain_timeout_ms}};
+  return config;
+}
+
+// With no worker, sends messages 0-499: 100 fill the queue, and the other 400 wait in the
+// frontend's pipe (its HWM is 1000), none in a kernel buffer.
+void fill_queue_and_pipe(Tidepool& tidepool, zmq::socket_t& client, int front) {
+  for (int i = 0; i < 500; ++i) client.send(zmq::buffer(std::to_string(i)));
+  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 100));
+  REQUIRE(wait_until([&] { return connections_idle(front); }));
+}
 }  // namespace
 
 TEST_CASE("SIGTERM with a backend present: the queue drains before exit 0") {
@@ -92,10 +109,7 @@ TEST_CASE("SIGTERM with no backend: exit 0 within drain_timeout_ms, leftovers co
 TEST_CASE("SIGTERM lets a pipeline's clients go: what libzmq took is drained, the rest waits") {
   const int front = free_port();
   const int back = free_port();
-  auto route = pipeline_route("jobs", front, back);
-  route["queue"] = {{"max_messages", 100}, {"overflow", "block"}};
-  auto config = with_routes({route});
-  config["shutdown"] = {{"drain_timeout_ms", 10000}};
+  const auto config = full_queue_config(front, back, 10000);
   zmq::context_t context;
   auto client = connect_socket(context, zmq::socket_type::push, front);
   std::vector<std::string> got;
@@ -111,11 +125,7 @@ TEST_CASE("SIGTERM lets a pipeline's clients go: what libzmq took is drained, th
   {
     Tidepool tidepool(config);
     REQUIRE(tidepool.wait_ready());
-    // No worker: 100 fill the queue, and the other 400 wait in the frontend's pipe (its HWM
-    // is 1000), none in a kernel buffer.
-    for (int i = 0; i < 500; ++i) client.send(zmq::buffer(std::to_string(i)));
-    REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 100));
-    REQUIRE(wait_until([&] { return connections_idle(front); }));
+    fill_queue_and_pipe(tidepool, client, front);
     tidepool.signal(SIGTERM);
     // The worker comes during the drain and gets all 500: the queue, then the pipe.
     auto worker = bind_socket(context, zmq::socket_type::pull, back);
@@ -135,17 +145,11 @@ TEST_CASE("SIGTERM lets a pipeline's clients go: what libzmq took is drained, th
 
 TEST_CASE("SIGTERM with no backend: what waited in the frontend pipe is counted with the queue") {
   const int front = free_port();
-  auto route = pipeline_route("jobs", front, free_port());
-  route["queue"] = {{"max_messages", 100}, {"overflow", "block"}};
-  auto config = with_routes({route});
-  config["shutdown"] = {{"drain_timeout_ms", 300}};
-  Tidepool tidepool(config);
+  Tidepool tidepool(full_queue_config(front, free_port(), 300));
   REQUIRE(tidepool.wait_ready());
   zmq::context_t context;
   auto client = connect_socket(context, zmq::socket_type::push, front);
-  for (int i = 0; i < 500; ++i) client.send(zmq::buffer(std::to_string(i)));
-  REQUIRE(tidepool.wait_metric("tidepool_queue_messages", {{"route", "jobs"}}, 100));
-  REQUIRE(wait_until([&] { return connections_idle(front); }));  // 400 in the pipe
+  fill_queue_and_pipe(tidepool, client, front);
   tidepool.signal(SIGTERM);
   REQUIRE(tidepool.wait_exit(5s) == 0);
   CHECK(tidepool.log().find("reason=shutdown count=500") != std::string::npos);

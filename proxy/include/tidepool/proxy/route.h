@@ -172,8 +172,9 @@ class Route {
   // long after the clients were let go that finds the frontend empty is taken for its end
   // (drop_remaining() still reads what a slower one passed on).
   static constexpr Clock::duration kLetGoSettle = std::chrono::milliseconds(100);
-  bool clients_let_go_ = false;  // stop_accepting() unbound and disconnected the frontend
-  Clock::time_point let_go_at_;
+  // Set by stop_accepting() (it unbound and disconnected the frontend): when the connections
+  // let go have ended, kLetGoSettle after.
+  std::optional<Clock::time_point> let_go_ends_;
   bool frontend_ended_ = false;  // ...and it was read to its end
   SocketMonitor frontend_monitor_;
   Backends backends_;
